@@ -1,0 +1,219 @@
+import type { SegmentIdentity, SwarmIdentity } from './hls/identity.ts';
+
+/**
+ * Everything a site can tune. Every option has a default; the script tag reads the same keys
+ * from `data-*` attributes (kebab-case: `maxPeers` is `data-max-peers`) or from
+ * `window.shoalConfig`.
+ */
+export interface ShoalConfig {
+  /**
+   * WebSocket URLs of WebTorrent-protocol trackers (`shoal-tracker` or any other). With none,
+   * Shoal stays out of the way and every segment loads over HTTP.
+   * Script tag: `data-tracker="wss://a,wss://b"`.
+   * @default []
+   */
+  trackers: string[];
+  /**
+   * Namespace of the swarms: viewers only meet viewers with the same `appId`. Use one per site.
+   * @default "shoal"
+   */
+  appId: string;
+  /**
+   * Most peer connections one viewer keeps open, across all its swarms.
+   * @default 8
+   */
+  maxPeers: number;
+  /**
+   * Bytes of segments kept in memory to serve peers and repeated loads; least recently used
+   * segments go first.
+   * @default 67108864 (64 MiB)
+   */
+  cacheBytes: number;
+  /**
+   * Seconds of forward buffer held back for the HTTP fallback: a peer only gets the time the
+   * player can spare beyond this margin.
+   * @default 4
+   */
+  bufferSafetyMarginSec: number;
+  /**
+   * Shortest time a peer is given to deliver a whole segment, even with an empty buffer.
+   * @default 1500
+   */
+  minPeerTimeoutMs: number;
+  /**
+   * Longest time a peer is given to deliver a whole segment, however full the buffer.
+   * @default 8000
+   */
+  maxPeerTimeoutMs: number;
+  /**
+   * Longest wait for the first bytes of a peer's answer before giving up on it.
+   * @default 1000
+   */
+  peerFirstByteTimeoutMs: number;
+  /**
+   * Serve other viewers from this viewer's cache. `false` makes this viewer download-only.
+   * @default true
+   */
+  upload: boolean;
+  /**
+   * `RTCPeerConnection` configuration (ICE servers, TURN). Unset, trystero's public STUN
+   * servers are used.
+   * @default undefined
+   */
+  rtcConfig: RTCConfiguration | undefined;
+  /**
+   * Computes the swarm (room) a rendition belongs to. Override for tokenised playlist URLs so
+   * that all viewers of one rendition agree.
+   * @default playlist URL without query string, plus the level's bitrate, resolution and codecs
+   */
+  swarmId: ((rendition: SwarmIdentity) => string) | undefined;
+  /**
+   * Computes the id viewers use to name a segment to each other. Override for tokenised
+   * segment URLs.
+   * @default segment URL without query string, plus its byte range
+   */
+  segmentId: ((segment: SegmentIdentity) => string) | undefined;
+  /**
+   * Log decisions (peer or HTTP, peers joining) to the console.
+   * @default false
+   */
+  debug: boolean;
+}
+
+/** What a caller passes: any subset of {@link ShoalConfig}. */
+export type ShoalOptions = Partial<ShoalConfig>;
+
+export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
+  trackers: [],
+  appId: 'shoal',
+  maxPeers: 8,
+  cacheBytes: 64 * 1024 * 1024,
+  bufferSafetyMarginSec: 4,
+  minPeerTimeoutMs: 1500,
+  maxPeerTimeoutMs: 8000,
+  peerFirstByteTimeoutMs: 1000,
+  upload: true,
+  rtcConfig: undefined,
+  swarmId: undefined,
+  segmentId: undefined,
+  debug: false,
+});
+
+/** Thrown for an option that can't be used, naming the option. */
+export class ShoalConfigError extends Error {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`Shoal config: ${option} ${message}`);
+    this.name = 'ShoalConfigError';
+  }
+}
+
+type Check = (name: string, value: unknown) => unknown;
+
+const positiveInteger: Check = (name, value) => {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new ShoalConfigError(name, `must be a positive integer (got ${JSON.stringify(value)})`);
+  }
+  return value;
+};
+const nonNegativeNumber: Check = (name, value) => {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ShoalConfigError(name, `must be a number >= 0 (got ${JSON.stringify(value)})`);
+  }
+  return value;
+};
+const boolean: Check = (name, value) => {
+  if (typeof value !== 'boolean') throw new ShoalConfigError(name, `must be true or false (got ${JSON.stringify(value)})`);
+  return value;
+};
+const nonEmptyString: Check = (name, value) => {
+  if (typeof value !== 'string' || value.length === 0) throw new ShoalConfigError(name, 'must be a non-empty string');
+  return value;
+};
+const optionalFunction: Check = (name, value) => {
+  if (value !== undefined && typeof value !== 'function') throw new ShoalConfigError(name, 'must be a function');
+  return value;
+};
+const optionalObject: Check = (name, value) => {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) throw new ShoalConfigError(name, 'must be an object');
+  return value;
+};
+const trackerList: Check = (name, value) => {
+  const list = typeof value === 'string' ? splitList(value) : value;
+  if (!Array.isArray(list)) throw new ShoalConfigError(name, 'must be a list of ws:// or wss:// URLs');
+  for (const url of list) {
+    if (typeof url !== 'string' || !/^wss?:\/\/[^\s]+$/i.test(url)) {
+      throw new ShoalConfigError(name, `must hold ws:// or wss:// URLs (got ${JSON.stringify(url)})`);
+    }
+  }
+  return [...list];
+};
+
+const checks: { [K in keyof ShoalConfig]: Check } = {
+  trackers: trackerList,
+  appId: nonEmptyString,
+  maxPeers: positiveInteger,
+  cacheBytes: positiveInteger,
+  bufferSafetyMarginSec: nonNegativeNumber,
+  minPeerTimeoutMs: positiveInteger,
+  maxPeerTimeoutMs: positiveInteger,
+  peerFirstByteTimeoutMs: positiveInteger,
+  upload: boolean,
+  rtcConfig: optionalObject,
+  swarmId: optionalFunction,
+  segmentId: optionalFunction,
+  debug: boolean,
+};
+
+const aliases: Record<string, keyof ShoalConfig> = { tracker: 'trackers' };
+
+function splitList(value: string): string[] {
+  return value.split(/[\s,]+/).filter(Boolean);
+}
+
+/**
+ * Merges options over the defaults and validates every one.
+ * @throws ShoalConfigError naming the first option that is unknown or of the wrong kind.
+ */
+export function resolveConfig(...layers: Array<Record<string, unknown> | undefined>): ShoalConfig {
+  const config: Record<string, unknown> = { ...defaultConfig };
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const [rawKey, value] of Object.entries(layer)) {
+      const key = aliases[rawKey] ?? rawKey;
+      if (!Object.hasOwn(checks, key)) throw new ShoalConfigError(rawKey, 'is not a Shoal option');
+      if (value === undefined) continue;
+      config[key] = checks[key as keyof ShoalConfig](key, value);
+    }
+  }
+  if ((config.minPeerTimeoutMs as number) > (config.maxPeerTimeoutMs as number)) {
+    throw new ShoalConfigError('minPeerTimeoutMs', 'must not exceed maxPeerTimeoutMs');
+  }
+  return config as unknown as ShoalConfig;
+}
+
+const numericKeys = new Set<string>(['maxPeers', 'cacheBytes', 'bufferSafetyMarginSec', 'minPeerTimeoutMs', 'maxPeerTimeoutMs', 'peerFirstByteTimeoutMs']);
+const booleanKeys = new Set<string>(['upload', 'debug']);
+
+/**
+ * Reads options from a script tag's `data-*` attributes (a `DOMStringMap`, keys already
+ * camel-cased by the browser). Values are strings there, so numbers and booleans are parsed
+ * here; anything unparsable is passed on as is for {@link resolveConfig} to reject by name.
+ */
+export function optionsFromDataset(dataset: Record<string, string | undefined>): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(dataset)) {
+    if (raw === undefined) continue;
+    if (numericKeys.has(key)) {
+      const n = Number(raw);
+      options[key] = raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+    } else if (booleanKeys.has(key)) {
+      options[key] = raw === '' || raw === 'true' ? true : raw === 'false' ? false : raw;
+    } else {
+      options[key] = raw;
+    }
+  }
+  return options;
+}

@@ -1,0 +1,290 @@
+import { joinRoom as joinTorrentRoom } from '@trystero-p2p/torrent';
+import type { JoinRoom } from '@trystero-p2p/core';
+import type { FragmentLoaderConstructor, FragmentLoaderContext, HlsConfig, Level, Loader, LoaderContext } from 'hls.js';
+import { resolveConfig, type ShoalConfig, type ShoalOptions } from './config.ts';
+import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './events.ts';
+import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
+import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
+import { SegmentScheduler, type NonHttpDelivery, type SegmentRef } from './scheduler/segment-scheduler.ts';
+import { MemorySegmentCache } from './store/memory-cache.ts';
+import { PeerAdmission } from './swarm/peer-admission.ts';
+import { Swarm } from './swarm/swarm.ts';
+
+/** The part of an `Hls` instance the engine uses. */
+export interface HlsLike {
+  config: HlsConfig;
+  levels: Level[];
+  media: HTMLMediaElement | null;
+  on(event: 'hlsDestroying', listener: () => void): void;
+}
+
+/** Byte and peer counters of one engine. Bytes are media payload bytes. */
+export interface ShoalStats {
+  /** Segment bytes loaded over HTTP through Shoal. */
+  httpBytes: number;
+  /** Segment bytes received from peers. */
+  p2pBytes: number;
+  /** Segment bytes sent to peers. */
+  uploadedBytes: number;
+  /** Open peer connections. */
+  peers: number;
+  /** Segments handed to hls.js, by where they came from. */
+  segments: { http: number; p2p: number; cache: number };
+  /** Peer attempts that failed and went to HTTP. */
+  peerFallbacks: number;
+  /** Bytes held in the memory cache. */
+  cacheBytes: number;
+  /** Whether P2P runs, and if not, why. */
+  p2p: 'on' | 'no-trackers' | 'no-webrtc' | 'destroyed';
+}
+
+/** What an engine can be given besides options; for tests and the simulator. */
+export interface EngineDeps {
+  joinRoom: JoinRoom;
+}
+
+/** Pending handshakes stop counting against the peer cap after this. */
+const PENDING_PEER_TTL_MS = 15_000;
+
+const live = new Set<ShoalEngine>();
+
+/** The engines alive on this page (`Shoal.instances`). */
+export function liveEngines(): ShoalEngine[] {
+  return [...live];
+}
+
+/**
+ * Peer-assisted delivery for one `Hls` instance: its cache, swarms, scheduler, counters and
+ * events. Created by `Shoal.enable(hls)`, by a wrapped `Hls` class, or by the script tag.
+ */
+export class ShoalEngine {
+  readonly config: ShoalConfig;
+  /** The `fLoader` class to give hls.js. */
+  readonly loaderClass: FragmentLoaderConstructor;
+  readonly #events = new ShoalEvents();
+  readonly #cache: MemorySegmentCache;
+  readonly #admission: PeerAdmission;
+  readonly #scheduler: SegmentScheduler;
+  readonly #swarms = new Map<string, Swarm>();
+  /** Which swarm each cached segment was announced in, to withdraw it on eviction. */
+  readonly #swarmOfSegment = new Map<string, string>();
+  readonly #joinRoom: JoinRoom;
+  #hls: HlsLike | undefined;
+  #previousFragmentLoader: FragmentLoaderConstructor | undefined;
+  #p2p: ShoalStats['p2p'];
+  #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, segments: { http: 0, p2p: 0, cache: 0 } };
+
+  constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
+    this.config = resolveConfig(options as Record<string, unknown>);
+    this.#joinRoom = deps.joinRoom ?? joinTorrentRoom;
+    this.#p2p = this.config.trackers.length === 0 ? 'no-trackers' : typeof RTCPeerConnection === 'undefined' ? 'no-webrtc' : 'on';
+    this.#cache = new MemorySegmentCache(this.config.cacheBytes, (ids) => this.#withdraw(ids));
+    this.#admission = new PeerAdmission(this.config.maxPeers, PENDING_PEER_TTL_MS, () => performance.now());
+    this.#scheduler = new SegmentScheduler({
+      config: this.config,
+      cached: (id) => this.#cache.get(id),
+      peers: (swarmId) => this.#swarm(swarmId),
+      bufferAheadSec: () => this.#bufferAheadSec(),
+      now: () => performance.now(),
+      random: Math.random,
+      peerFailed: (segment, peerId, reason) => {
+        this.#counters.peerFallbacks++;
+        this.#log(`peer ${peerId} failed ${segment.segmentId}: ${reason}`);
+        this.#events.emit('peer-fallback', { segmentId: segment.segmentId, peerId, reason });
+      },
+    });
+    const engine = this;
+    this.loaderClass = createFragmentLoaderClass({
+      describe: (context) => this.#describe(context),
+      fetchWithoutHttp: (segment, signal) => this.#scheduler.fetchWithoutHttp(segment, signal),
+      loadedOverHttp: (segment, data, durationMs) => this.#loadedOverHttp(segment, data, durationMs),
+      loadedWithoutHttp: (segment, delivery) => this.#loadedWithoutHttp(segment, delivery),
+      get httpLoader() {
+        return engine.#httpLoader();
+      },
+    });
+    live.add(this);
+  }
+
+  #httpLoader(): new (config: HlsConfig) => Loader<LoaderContext> {
+    const config = this.#hls?.config;
+    if (!config) throw new Error('Shoal: fragment loader used before the engine was attached to hls.js');
+    return (this.#previousFragmentLoader ?? config.loader) as new (config: HlsConfig) => Loader<LoaderContext>;
+  }
+
+  /**
+   * Routes an hls.js instance's fragment loads through this engine. Playlists keep loading as
+   * before. A fragment loader the page configured itself is kept for the HTTP loads.
+   */
+  attach(hls: HlsLike): this {
+    if (this.#hls) throw new Error('Shoal: this engine is already attached to an Hls instance');
+    this.#hls = hls;
+    if (hls.config.fLoader !== this.loaderClass) this.#previousFragmentLoader = hls.config.fLoader;
+    hls.config.fLoader = this.loaderClass;
+    hls.on('hlsDestroying', () => void this.destroy());
+    return this;
+  }
+
+  on<K extends ShoalEventName>(name: K, handler: ShoalEventHandler<K>): () => void {
+    return this.#events.on(name, handler);
+  }
+
+  off<K extends ShoalEventName>(name: K, handler: ShoalEventHandler<K>): void {
+    this.#events.off(name, handler);
+  }
+
+  stats(): ShoalStats {
+    const { segments, ...bytes } = this.#counters;
+    return { ...bytes, segments: { ...segments }, peers: this.#admission.connectedCount, cacheBytes: this.#cache.bytes, p2p: this.#p2p };
+  }
+
+  /** Leaves every swarm, drops the cache and hands fragment loading back to hls.js. */
+  async destroy(): Promise<void> {
+    if (!live.delete(this)) return;
+    this.#p2p = 'destroyed';
+    if (this.#hls?.config.fLoader === this.loaderClass) this.#hls.config.fLoader = this.#previousFragmentLoader;
+    const swarms = [...this.#swarms.values()];
+    this.#swarms.clear();
+    await Promise.all(swarms.map((swarm) => swarm.close().catch(() => {})));
+    this.#cache.clear();
+    this.#swarmOfSegment.clear();
+    this.#events.clear();
+  }
+
+  #describe(context: FragmentLoaderContext): SegmentRef | undefined {
+    const { frag } = context;
+    if (context.part || typeof frag.sn !== 'number' || frag.type !== 'main') return undefined;
+    try {
+      const level: Level | undefined = this.#hls?.levels?.[frag.level];
+      const rendition: SwarmIdentity = {
+        playlistUrl: level?.uri ?? frag.baseurl,
+        bitrate: level?.bitrate ?? 0,
+        width: level?.width ?? 0,
+        height: level?.height ?? 0,
+        codecs: level?.codecs ?? '',
+      };
+      const swarmId = (this.config.swarmId ?? defaultSwarmId)(rendition);
+      const range = frag.byteRange;
+      const segmentId = (this.config.segmentId ?? defaultSegmentId)({
+        url: context.url,
+        byteRange: range.length === 2 ? [range[0], range[1]] : undefined,
+        sn: frag.sn,
+        swarmId,
+      });
+      return { swarmId, segmentId };
+    } catch (error) {
+      this.#events.emit('error', { message: 'swarmId or segmentId hook threw; loading over HTTP', error });
+      return undefined;
+    }
+  }
+
+  #swarm(swarmId: string): Swarm | undefined {
+    if (this.#p2p !== 'on') return undefined;
+    const existing = this.#swarms.get(swarmId);
+    if (existing) return existing;
+    try {
+      const swarm = this.#joinSwarm(swarmId);
+      this.#swarms.set(swarmId, swarm);
+      return swarm;
+    } catch (error) {
+      this.#events.emit('error', { message: `could not join swarm ${swarmId}`, error });
+      return undefined;
+    }
+  }
+
+  #joinSwarm(swarmId: string): Swarm {
+    const admissionKey = (peerId: string) => `${swarmId}\n${peerId}`;
+    const room = this.#joinRoom(
+      {
+        appId: this.config.appId,
+        relayConfig: { urls: this.config.trackers },
+        ...(this.config.rtcConfig ? { rtcConfig: this.config.rtcConfig } : {}),
+      },
+      swarmId,
+      {
+        onPeerHandshake: async (peerId) => {
+          if (!this.#admission.tryAdmit(admissionKey(peerId))) throw new Error('peer cap reached');
+        },
+        onJoinError: (details) => {
+          this.#admission.release(admissionKey(details.peerId));
+          this.#log(`handshake with ${details.peerId} failed: ${details.error}`);
+        },
+      },
+    );
+    return new Swarm(swarmId, room, {
+      cache: this.#cache,
+      upload: () => this.config.upload,
+      now: () => performance.now(),
+      listener: {
+        peerConnected: (peerId) => {
+          this.#admission.connected(admissionKey(peerId));
+          this.#log(`peer ${peerId} connected in ${swarmId}`);
+          this.#events.emit('peer-connected', { peerId, swarmId });
+        },
+        peerDisconnected: (peerId) => {
+          this.#admission.release(admissionKey(peerId));
+          this.#events.emit('peer-disconnected', { peerId, swarmId });
+        },
+        uploaded: (peerId, bytes) => {
+          this.#counters.uploadedBytes += bytes;
+          this.#events.emit('segment-uploaded', { peerId, bytes });
+        },
+        misbehaved: (peerId, reason) => this.#events.emit('error', { message: `peer ${peerId} dropped: ${reason}` }),
+      },
+    });
+  }
+
+  #store(segment: SegmentRef, data: ArrayBuffer): void {
+    if (!this.#cache.put(segment.segmentId, data)) return;
+    this.#swarmOfSegment.set(segment.segmentId, segment.swarmId);
+    this.#swarm(segment.swarmId)?.announce(segment.segmentId);
+  }
+
+  #withdraw(segmentIds: string[]): void {
+    for (const id of segmentIds) {
+      const swarmId = this.#swarmOfSegment.get(id);
+      this.#swarmOfSegment.delete(id);
+      if (swarmId) this.#swarms.get(swarmId)?.withdraw([id]);
+    }
+  }
+
+  #loadedOverHttp(segment: SegmentRef | undefined, data: ArrayBuffer, durationMs: number): void {
+    this.#counters.httpBytes += data.byteLength;
+    if (!segment) return;
+    this.#counters.segments.http++;
+    this.#store(segment, data);
+    this.#events.emit('segment-loaded', { segmentId: segment.segmentId, source: 'http', bytes: data.byteLength, durationMs });
+  }
+
+  #loadedWithoutHttp(segment: SegmentRef, delivery: NonHttpDelivery): void {
+    const bytes = delivery.data.byteLength;
+    if (delivery.source === 'p2p') {
+      this.#counters.p2pBytes += bytes;
+      this.#counters.segments.p2p++;
+      this.#store(segment, delivery.data);
+    } else {
+      this.#counters.segments.cache++;
+    }
+    this.#events.emit('segment-loaded', {
+      segmentId: segment.segmentId,
+      source: delivery.source,
+      bytes,
+      durationMs: delivery.endedAt - delivery.startedAt,
+      ...(delivery.peerId ? { peerId: delivery.peerId } : {}),
+    });
+  }
+
+  #bufferAheadSec(): number {
+    const media = this.#hls?.media;
+    if (!media) return 0;
+    const { buffered, currentTime } = media;
+    for (let i = 0; i < buffered.length; i++) {
+      if (buffered.start(i) <= currentTime + 0.2 && buffered.end(i) > currentTime) return buffered.end(i) - currentTime;
+    }
+    return 0;
+  }
+
+  #log(message: string): void {
+    if (this.config.debug) console.info(`[shoal] ${message}`);
+  }
+}

@@ -1,0 +1,160 @@
+import type {
+  FragmentLoaderConstructor,
+  FragmentLoaderContext,
+  HlsConfig,
+  Loader,
+  LoaderCallbacks,
+  LoaderConfiguration,
+  LoaderContext,
+  LoaderStats,
+} from 'hls.js';
+import type { NonHttpDelivery, SegmentRef } from '../scheduler/segment-scheduler.ts';
+
+/** What the fragment loader needs from its engine. */
+export interface LoaderHost {
+  /** The segment a fragment load is for, or undefined when it must go straight to HTTP. */
+  describe(context: FragmentLoaderContext): SegmentRef | undefined;
+  fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined>;
+  /** A segment came over HTTP: cache it, announce it, count it. Gets a copy it may keep. */
+  loadedOverHttp(segment: SegmentRef | undefined, data: ArrayBuffer, durationMs: number): void;
+  /** A segment came from the cache or a peer and is being handed to hls.js. */
+  loadedWithoutHttp(segment: SegmentRef, delivery: NonHttpDelivery): void;
+  /** hls.js's own loader class (XHR or fetch), used for every HTTP load. */
+  httpLoader: new (config: HlsConfig) => Loader<LoaderContext>;
+}
+
+function emptyStats(): LoaderStats {
+  return {
+    aborted: false,
+    loaded: 0,
+    retry: 0,
+    total: 0,
+    chunkCount: 0,
+    bwEstimate: 0,
+    loading: { start: 0, first: 0, end: 0 },
+    parsing: { start: 0, end: 0 },
+    buffering: { start: 0, first: 0, end: 0 },
+  };
+}
+
+/** hls.js keeps a reference to `loader.stats`, so stats are copied into it, never replaced. */
+function copyStats(from: LoaderStats, to: LoaderStats): void {
+  to.aborted = from.aborted;
+  to.loaded = from.loaded;
+  to.total = from.total;
+  to.chunkCount = from.chunkCount;
+  to.bwEstimate = from.bwEstimate;
+  Object.assign(to.loading, from.loading);
+}
+
+/**
+ * Builds the `fLoader` class hls.js instantiates for every fragment. It stays thin: the
+ * engine's scheduler decides between cache, peer and HTTP; this class speaks hls.js's loader
+ * contract (load, abort, destroy, stats) and hands HTTP loads to hls.js's own loader so that
+ * `xhrSetup`, `fetchSetup`, timeouts and retries behave as without Shoal.
+ */
+export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConstructor {
+  return class ShoalFragmentLoader implements Loader<FragmentLoaderContext> {
+    context: FragmentLoaderContext | null = null;
+    stats: LoaderStats = emptyStats();
+    readonly #hlsConfig: HlsConfig;
+    readonly #abort = new AbortController();
+    #http: Loader<LoaderContext> | undefined;
+    #callbacks: LoaderCallbacks<FragmentLoaderContext> | undefined;
+
+    constructor(config: HlsConfig) {
+      this.#hlsConfig = config;
+    }
+
+    load(context: FragmentLoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<FragmentLoaderContext>): void {
+      this.context = context;
+      this.#callbacks = callbacks;
+      this.stats.loading.start = performance.now();
+      const segment = host.describe(context);
+      if (!segment) {
+        this.#loadOverHttp(undefined, context, config);
+        return;
+      }
+      host.fetchWithoutHttp(segment, this.#abort.signal).then(
+        (delivery) => {
+          if (this.#abort.signal.aborted) return;
+          if (delivery) this.#deliver(segment, delivery, context);
+          else this.#loadOverHttp(segment, context, config);
+        },
+        () => {
+          if (!this.#abort.signal.aborted) this.#loadOverHttp(segment, context, config);
+        },
+      );
+    }
+
+    abort(): void {
+      if (this.#abort.signal.aborted) return;
+      this.#stop();
+      this.stats.aborted = true;
+      const callbacks = this.#callbacks;
+      this.#callbacks = undefined;
+      if (this.context) callbacks?.onAbort?.(this.stats, this.context, null);
+    }
+
+    destroy(): void {
+      this.#callbacks = undefined;
+      this.#stop();
+      this.context = null;
+    }
+
+    #stop(): void {
+      this.#abort.abort();
+      const http = this.#http;
+      this.#http = undefined;
+      http?.destroy();
+    }
+
+    #deliver(segment: SegmentRef, delivery: NonHttpDelivery, context: FragmentLoaderContext): void {
+      const { stats } = this;
+      stats.loading.first = Math.max(delivery.firstByteAt, stats.loading.start);
+      stats.loading.end = Math.max(delivery.endedAt, stats.loading.first);
+      stats.loaded = stats.total = delivery.data.byteLength;
+      stats.chunkCount = 1;
+      host.loadedWithoutHttp(segment, delivery);
+      const callbacks = this.#callbacks;
+      this.#callbacks = undefined;
+      // hls.js transfers the payload to its transmux worker, detaching it: it gets a copy.
+      callbacks?.onSuccess({ url: context.url, data: delivery.data.slice(0) }, stats, context, null);
+    }
+
+    #loadOverHttp(segment: SegmentRef | undefined, context: FragmentLoaderContext, config: LoaderConfiguration): void {
+      const http = new host.httpLoader(this.#hlsConfig);
+      this.#http = http;
+      const httpStartedAt = performance.now();
+      const own = this;
+      http.load(context, config, {
+        onSuccess(response, stats, _context, networkDetails) {
+          copyStats(stats, own.stats);
+          if (response.data instanceof ArrayBuffer) {
+            host.loadedOverHttp(segment, response.data.slice(0), performance.now() - httpStartedAt);
+          }
+          own.#finish()?.onSuccess(response, own.stats, context, networkDetails);
+        },
+        onError(error, _context, networkDetails, stats) {
+          copyStats(stats, own.stats);
+          own.#finish()?.onError(error, context, networkDetails, own.stats);
+        },
+        onTimeout(stats, _context, networkDetails) {
+          copyStats(stats, own.stats);
+          own.#finish()?.onTimeout(own.stats, context, networkDetails);
+        },
+        onProgress(stats, _context, data, networkDetails) {
+          copyStats(stats, own.stats);
+          own.#callbacks?.onProgress?.(own.stats, context, data, networkDetails);
+        },
+      });
+    }
+
+    /** Hands out the callbacks once: a load settles exactly once. */
+    #finish(): LoaderCallbacks<FragmentLoaderContext> | undefined {
+      const callbacks = this.#callbacks;
+      this.#callbacks = undefined;
+      return callbacks;
+    }
+  };
+}

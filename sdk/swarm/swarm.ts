@@ -1,0 +1,325 @@
+import type { MessageAction, Room, JsonValue } from '@trystero-p2p/core';
+import type { PeerCandidate } from '../scheduler/plan.ts';
+import type { MemorySegmentCache } from '../store/memory-cache.ts';
+import {
+  CHUNK_BYTES,
+  CONTROL_ACTION,
+  DATA_ACTION,
+  MAX_IDS_PER_MESSAGE,
+  parseChunkMeta,
+  parseControlMessage,
+  type ControlMessage,
+} from './wire.ts';
+
+/** Why a peer request failed; every one of them sends the segment to HTTP. */
+export type PeerFailure = 'absent' | 'timeout' | 'first-byte-timeout' | 'disconnected' | 'aborted' | 'corrupt';
+
+export class PeerRequestError extends Error {
+  constructor(readonly failure: PeerFailure, readonly peerId: string) {
+    super(`peer ${peerId}: ${failure}`);
+    this.name = 'PeerRequestError';
+  }
+}
+
+export interface PeerRequestOptions {
+  /** Whole-transfer deadline. */
+  timeoutMs: number;
+  /** Deadline for the first chunk. */
+  firstByteTimeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface PeerDelivery {
+  data: ArrayBuffer;
+  /** performance.now() when the request was sent, the first chunk arrived, the last did. */
+  startedAt: number;
+  firstByteAt: number;
+  endedAt: number;
+}
+
+export interface SwarmListener {
+  peerConnected(peerId: string): void;
+  peerDisconnected(peerId: string): void;
+  uploaded(peerId: string, bytes: number): void;
+  /** A peer broke the protocol; it has been dropped from this swarm. */
+  misbehaved(peerId: string, reason: string): void;
+}
+
+export interface SwarmOptions {
+  cache: MemorySegmentCache;
+  upload: () => boolean;
+  listener: SwarmListener;
+  now: () => number;
+}
+
+interface RemotePeer {
+  have: Set<string>;
+  throughputBytesPerSec: number | undefined;
+  activeRequests: number;
+  /** Uploads to this peer in flight, by the peer's request id. */
+  uploads: Map<number, { cancelled: boolean }>;
+}
+
+interface PendingRequest {
+  peerId: string;
+  segmentId: string;
+  buffer: Uint8Array | undefined;
+  received: number;
+  startedAt: number;
+  firstByteAt: number;
+  resolve: (delivery: PeerDelivery) => void;
+  fail: (failure: PeerFailure) => void;
+}
+
+type ChunkMetaJson = { rid: number; offset: number; total: number };
+
+/** Weight of the newest throughput sample in a peer's moving average. */
+const THROUGHPUT_SMOOTHING = 0.3;
+
+/**
+ * One swarm: the viewers of one rendition, met in one trystero room. Tracks which peer holds
+ * which segment, fetches segments from peers, and serves this viewer's cache to them. Owns no
+ * decision about whether to use a peer: the scheduler does.
+ */
+export class Swarm {
+  readonly #room: Room;
+  readonly #control: MessageAction<JsonValue>;
+  readonly #data: MessageAction<ArrayBuffer>;
+  readonly #peers = new Map<string, RemotePeer>();
+  readonly #pending = new Map<number, PendingRequest>();
+  /** Segments of this swarm held in the cache, as announced to peers. */
+  readonly #announced = new Set<string>();
+  #nextRequestId = 1;
+  #closed = false;
+
+  constructor(
+    readonly id: string,
+    room: Room,
+    private readonly options: SwarmOptions,
+  ) {
+    this.#room = room;
+    this.#control = room.makeAction<JsonValue>(CONTROL_ACTION);
+    this.#data = room.makeAction<ArrayBuffer>(DATA_ACTION);
+    this.#control.onMessage = (data, { peerId }) => this.#onControl(peerId, data);
+    this.#data.onMessage = (data, { peerId, metadata }) => this.#onChunk(peerId, data, metadata);
+    room.onPeerJoin = (peerId) => this.#onPeerJoin(peerId);
+    room.onPeerLeave = (peerId) => this.#onPeerLeave(peerId);
+  }
+
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  /** Peers that announced holding `segmentId`, as the scheduler sees them. */
+  holdersOf(segmentId: string): PeerCandidate[] {
+    const holders: PeerCandidate[] = [];
+    for (const [id, peer] of this.#peers) {
+      if (peer.have.has(segmentId)) holders.push({ id, throughputBytesPerSec: peer.throughputBytesPerSec, activeRequests: peer.activeRequests });
+    }
+    return holders;
+  }
+
+  /** Tells peers this viewer now holds `segmentId`. */
+  announce(segmentId: string): void {
+    if (this.#announced.has(segmentId)) return;
+    this.#announced.add(segmentId);
+    this.#sendControl({ t: 'have', ids: [segmentId], reset: false });
+  }
+
+  /** Tells peers these segments are gone from this viewer's cache. */
+  withdraw(segmentIds: string[]): void {
+    const gone = segmentIds.filter((id) => this.#announced.delete(id));
+    if (gone.length > 0) this.#sendControl({ t: 'lost', ids: gone });
+  }
+
+  /** Fetches a segment from one peer, failing with a {@link PeerRequestError}. */
+  request(peerId: string, segmentId: string, options: PeerRequestOptions): Promise<PeerDelivery> {
+    const peer = this.#peers.get(peerId);
+    if (!peer || this.#closed) return Promise.reject(new PeerRequestError('disconnected', peerId));
+    const rid = this.#nextRequestId++;
+    const startedAt = this.options.now();
+    return new Promise<PeerDelivery>((resolve, reject) => {
+      let firstByteTimer: ReturnType<typeof setTimeout> | undefined;
+      const settle = () => {
+        clearTimeout(firstByteTimer);
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.#pending.delete(rid);
+        peer.activeRequests--;
+      };
+      const pending: PendingRequest = {
+        peerId,
+        segmentId,
+        buffer: undefined,
+        received: 0,
+        startedAt,
+        firstByteAt: 0,
+        resolve: (delivery) => {
+          settle();
+          const seconds = (delivery.endedAt - delivery.startedAt) / 1000;
+          const sample = delivery.data.byteLength / Math.max(seconds, 0.001);
+          peer.throughputBytesPerSec =
+            peer.throughputBytesPerSec === undefined ? sample : peer.throughputBytesPerSec * (1 - THROUGHPUT_SMOOTHING) + sample * THROUGHPUT_SMOOTHING;
+          resolve(delivery);
+        },
+        fail: (failure) => {
+          settle();
+          if (failure === 'timeout' || failure === 'first-byte-timeout' || failure === 'aborted') {
+            this.#sendControlTo(peerId, { t: 'cancel', rid });
+          }
+          if (failure === 'timeout' || failure === 'first-byte-timeout') peer.throughputBytesPerSec = (peer.throughputBytesPerSec ?? 0) / 2;
+          reject(new PeerRequestError(failure, peerId));
+        },
+      };
+      const onAbort = () => pending.fail('aborted');
+      const timer = setTimeout(() => pending.fail('timeout'), options.timeoutMs);
+      firstByteTimer = setTimeout(() => {
+        if (pending.received === 0) pending.fail('first-byte-timeout');
+      }, Math.min(options.firstByteTimeoutMs, options.timeoutMs));
+      if (options.signal?.aborted) {
+        onAbort();
+        return;
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      peer.activeRequests++;
+      this.#pending.set(rid, pending);
+      this.#sendControlTo(peerId, { t: 'req', rid, id: segmentId });
+    });
+  }
+
+  /** Leaves the room; requests in flight fail as disconnected. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const request of [...this.#pending.values()]) request.fail('disconnected');
+    for (const peer of this.#peers.values()) for (const upload of peer.uploads.values()) upload.cancelled = true;
+    const peerIds = [...this.#peers.keys()];
+    this.#peers.clear();
+    for (const peerId of peerIds) this.options.listener.peerDisconnected(peerId);
+    await this.#room.leave();
+  }
+
+  #onPeerJoin(peerId: string): void {
+    if (this.#closed || this.#peers.has(peerId)) return;
+    this.#peers.set(peerId, { have: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map() });
+    this.options.listener.peerConnected(peerId);
+    const ids = [...this.#announced];
+    for (let i = 0; i === 0 || i < ids.length; i += MAX_IDS_PER_MESSAGE) {
+      this.#sendControlTo(peerId, { t: 'have', ids: ids.slice(i, i + MAX_IDS_PER_MESSAGE), reset: i === 0 });
+    }
+  }
+
+  #onPeerLeave(peerId: string): void {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return;
+    this.#peers.delete(peerId);
+    for (const upload of peer.uploads.values()) upload.cancelled = true;
+    for (const request of [...this.#pending.values()]) if (request.peerId === peerId) request.fail('disconnected');
+    this.options.listener.peerDisconnected(peerId);
+  }
+
+  #dropPeer(peerId: string, reason: string): void {
+    this.#onPeerLeave(peerId);
+    this.options.listener.misbehaved(peerId, reason);
+  }
+
+  #onControl(peerId: string, raw: unknown): void {
+    const peer = this.#peers.get(peerId);
+    if (!peer) return;
+    const parsed = parseControlMessage(raw);
+    if (!parsed.ok) {
+      this.#dropPeer(peerId, parsed.reason);
+      return;
+    }
+    const message = parsed.value;
+    switch (message.t) {
+      case 'have':
+        if (message.reset) peer.have.clear();
+        for (const id of message.ids) peer.have.add(id);
+        break;
+      case 'lost':
+        for (const id of message.ids) peer.have.delete(id);
+        break;
+      case 'req':
+        void this.#serve(peerId, peer, message.rid, message.id);
+        break;
+      case 'cancel': {
+        const upload = peer.uploads.get(message.rid);
+        if (upload) upload.cancelled = true;
+        break;
+      }
+      case 'absent': {
+        const request = this.#pending.get(message.rid);
+        if (request?.peerId === peerId) {
+          peer.have.delete(request.segmentId);
+          request.fail('absent');
+        }
+        break;
+      }
+    }
+  }
+
+  async #serve(peerId: string, peer: RemotePeer, rid: number, segmentId: string): Promise<void> {
+    const data = this.options.upload() && this.#announced.has(segmentId) ? this.options.cache.get(segmentId) : undefined;
+    if (!data || peer.uploads.has(rid)) {
+      this.#sendControlTo(peerId, { t: 'absent', rid });
+      return;
+    }
+    const upload = { cancelled: false };
+    peer.uploads.set(rid, upload);
+    try {
+      for (let offset = 0; offset < data.byteLength && !upload.cancelled; offset += CHUNK_BYTES) {
+        const chunk = data.slice(offset, Math.min(offset + CHUNK_BYTES, data.byteLength));
+        const metadata: ChunkMetaJson = { rid, offset, total: data.byteLength };
+        await this.#data.send(chunk, { target: peerId, metadata });
+        if (!upload.cancelled) this.options.listener.uploaded(peerId, chunk.byteLength);
+      }
+    } catch {
+      // The channel closed under us; the peer's leave handler cleans up.
+    } finally {
+      peer.uploads.delete(rid);
+    }
+  }
+
+  #onChunk(peerId: string, raw: unknown, metadata: unknown): void {
+    if (!this.#peers.has(peerId)) return;
+    const bytes = raw instanceof ArrayBuffer ? new Uint8Array(raw) : ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
+    if (!bytes) {
+      this.#dropPeer(peerId, 'data chunk is not binary');
+      return;
+    }
+    const parsed = parseChunkMeta(metadata, bytes.byteLength);
+    if (!parsed.ok) {
+      this.#dropPeer(peerId, parsed.reason);
+      return;
+    }
+    const { rid, offset, total } = parsed.value;
+    const request = this.#pending.get(rid);
+    // A chunk for a request already given up (cancelled, timed out) is expected; ignore it.
+    if (!request || request.peerId !== peerId) return;
+    if (request.buffer === undefined) {
+      request.buffer = new Uint8Array(total);
+      request.firstByteAt = this.options.now();
+    }
+    if (request.buffer.byteLength !== total || offset !== request.received) {
+      request.fail('corrupt');
+      this.#dropPeer(peerId, 'chunks out of order or inconsistent size');
+      return;
+    }
+    request.buffer.set(bytes, offset);
+    request.received += bytes.byteLength;
+    if (request.received === total) {
+      request.resolve({ data: request.buffer.buffer as ArrayBuffer, startedAt: request.startedAt, firstByteAt: request.firstByteAt, endedAt: this.options.now() });
+    }
+  }
+
+  #sendControl(message: ControlMessage): void {
+    if (this.#closed || this.#peers.size === 0) return;
+    this.#control.send(message, { target: [...this.#peers.keys()] }).catch(() => {});
+  }
+
+  #sendControlTo(peerId: string, message: ControlMessage): void {
+    if (this.#closed) return;
+    this.#control.send(message, { target: peerId }).catch(() => {});
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Shoal's peer wire protocol, carried by two trystero actions inside one swarm's room.
+ *
+ * Control action `shoal-ctl` (JSON, one message per send):
+ *   { t: 'have',   ids: string[], reset: boolean }  segments I hold in full; reset = this is my
+ *                                                    whole set, else additions to it
+ *   { t: 'lost',   ids: string[] }                  segments I no longer hold
+ *   { t: 'req',    rid: number, id: string }        send me segment `id`; `rid` is mine to pick
+ *   { t: 'cancel', rid: number }                    stop sending what `rid` asked for
+ *   { t: 'absent', rid: number }                    I can't serve `rid` (not held, or no upload)
+ *
+ * Data action `shoal-dat` (binary): the answer to a `req`, streamed as chunks of at most
+ * {@link CHUNK_BYTES}, each with metadata { rid, offset, total }; chunks of one answer arrive in
+ * order, and the answer is complete when offset + chunk length === total.
+ *
+ * Everything received is validated here; a peer that sends something else is misbehaving.
+ */
+
+export const CONTROL_ACTION = 'shoal-ctl';
+export const DATA_ACTION = 'shoal-dat';
+
+/** Size of one data chunk: small enough to cancel quickly, large enough to keep overhead low. */
+export const CHUNK_BYTES = 64 * 1024;
+/** Longest segment id accepted from a peer. */
+export const MAX_ID_LENGTH = 2048;
+/** Most ids in one have/lost message. */
+export const MAX_IDS_PER_MESSAGE = 2000;
+/** Largest segment a peer may announce it is sending. */
+export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+export type HaveMessage = { t: 'have'; ids: string[]; reset: boolean };
+export type LostMessage = { t: 'lost'; ids: string[] };
+export type RequestMessage = { t: 'req'; rid: number; id: string };
+export type CancelMessage = { t: 'cancel'; rid: number };
+export type AbsentMessage = { t: 'absent'; rid: number };
+export type ControlMessage = HaveMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage;
+
+export type ChunkMeta = { rid: number; offset: number; total: number };
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRequestId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isSegmentId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH;
+const isIdList = (v: unknown): v is string[] => Array.isArray(v) && v.length <= MAX_IDS_PER_MESSAGE && v.every(isSegmentId);
+
+/** Validates a control message received from a peer. */
+export function parseControlMessage(data: unknown): Parsed<ControlMessage> {
+  if (!isRecord(data)) return { ok: false, reason: 'control message is not an object' };
+  switch (data.t) {
+    case 'have':
+      if (!isIdList(data.ids) || typeof data.reset !== 'boolean') return { ok: false, reason: 'malformed have' };
+      return { ok: true, value: { t: 'have', ids: data.ids, reset: data.reset } };
+    case 'lost':
+      if (!isIdList(data.ids)) return { ok: false, reason: 'malformed lost' };
+      return { ok: true, value: { t: 'lost', ids: data.ids } };
+    case 'req':
+      if (!isRequestId(data.rid) || !isSegmentId(data.id)) return { ok: false, reason: 'malformed req' };
+      return { ok: true, value: { t: 'req', rid: data.rid, id: data.id } };
+    case 'cancel':
+    case 'absent':
+      if (!isRequestId(data.rid)) return { ok: false, reason: `malformed ${data.t}` };
+      return { ok: true, value: { t: data.t, rid: data.rid } };
+    default:
+      return { ok: false, reason: `unknown control message ${JSON.stringify(data.t)}` };
+  }
+}
+
+/** Validates the metadata of a data chunk received from a peer. */
+export function parseChunkMeta(meta: unknown, chunkBytes: number): Parsed<ChunkMeta> {
+  if (!isRecord(meta)) return { ok: false, reason: 'chunk without metadata' };
+  const { rid, offset, total } = meta;
+  if (!isRequestId(rid) || !Number.isSafeInteger(offset) || !Number.isSafeInteger(total)) {
+    return { ok: false, reason: 'malformed chunk metadata' };
+  }
+  const start = offset as number;
+  const size = total as number;
+  if (size <= 0 || size > MAX_SEGMENT_BYTES || start < 0 || chunkBytes > CHUNK_BYTES || start + chunkBytes > size) {
+    return { ok: false, reason: 'chunk out of bounds' };
+  }
+  return { ok: true, value: { rid, offset: start, total: size } };
+}
