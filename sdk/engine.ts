@@ -15,7 +15,8 @@ export interface HlsLike {
   config: HlsConfig;
   levels: Level[];
   media: HTMLMediaElement | null;
-  on(event: 'hlsDestroying', listener: () => void): void;
+  /** hls.js's `on`; typed loosely so that any hls.js 1.x version's event enum fits. */
+  on(event: any, listener: (...args: any[]) => void): void;
 }
 
 /** Byte and peer counters of one engine. Bytes are media payload bytes. */

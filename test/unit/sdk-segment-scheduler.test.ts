@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { PeerCandidate } from '../../sdk/scheduler/plan.ts';
+import { SegmentScheduler, type PeerSource, type SchedulerDeps } from '../../sdk/scheduler/segment-scheduler.ts';
+
+const segment = { segmentId: 'seg-1', swarmId: 'swarm' };
+
+function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[] } {
+  const failures: string[] = [];
+  return {
+    config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500 },
+    cached: () => undefined,
+    peers: () => undefined,
+    bufferAheadSec: () => 10,
+    now: () => 0,
+    random: () => 0,
+    peerFailed: (_s, peerId, reason) => failures.push(`${peerId}: ${reason}`),
+    failures,
+    ...overrides,
+  };
+}
+
+function source(holders: PeerCandidate[], answer: (peerId: string, timeoutMs: number) => Promise<ArrayBuffer>): PeerSource & { asked: Array<[string, number]> } {
+  const asked: Array<[string, number]> = [];
+  return {
+    asked,
+    holdersOf: () => holders,
+    request: async (peerId, _id, options) => {
+      asked.push([peerId, options.timeoutMs]);
+      return { data: await answer(peerId, options.timeoutMs), startedAt: 0, firstByteAt: 1, endedAt: 2 };
+    },
+  };
+}
+
+const holder = (id: string, throughput?: number): PeerCandidate => ({ id, throughputBytesPerSec: throughput, activeRequests: 0 });
+
+describe('segment scheduler', () => {
+  it('serves from the cache first', async () => {
+    const data = new ArrayBuffer(5);
+    const result = await new SegmentScheduler(deps({ cached: () => data })).fetchWithoutHttp(segment, new AbortController().signal);
+    assert.equal(result?.source, 'cache');
+    assert.equal(result?.data, data);
+  });
+
+  it('asks the best holder with the time the buffer can spare', async () => {
+    const peers = source([holder('slow', 1e5), holder('fast', 1e7)], async () => new ArrayBuffer(9));
+    const result = await new SegmentScheduler(deps({ peers: () => peers })).fetchWithoutHttp(segment, new AbortController().signal);
+    assert.equal(result?.source, 'p2p');
+    assert.equal(result?.peerId, 'fast');
+    assert.deepEqual(peers.asked, [['fast', 6000]]);
+  });
+
+  it('tries a second holder after a failure, then gives up to HTTP', async () => {
+    const peers = source([holder('a', 2e6), holder('b', 1e6)], async (peerId) => {
+      throw new Error(`${peerId} timed out`);
+    });
+    const d = deps({ peers: () => peers });
+    const result = await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal);
+    assert.equal(result, undefined);
+    assert.deepEqual(peers.asked.map(([id]) => id), ['a', 'b']);
+    assert.equal(d.failures.length, 2);
+  });
+
+  it('goes to HTTP at once when nobody holds the segment or P2P is off', async () => {
+    assert.equal(await new SegmentScheduler(deps({ peers: () => source([], async () => new ArrayBuffer(1)) })).fetchWithoutHttp(segment, new AbortController().signal), undefined);
+    assert.equal(await new SegmentScheduler(deps({})).fetchWithoutHttp(segment, new AbortController().signal), undefined);
+  });
+
+  it('does not start a second attempt without time left for a first byte', async () => {
+    let now = 0;
+    const peers = source([holder('a', 2e6), holder('b', 1e6)], async () => {
+      now = 5800;
+      throw new Error('timeout');
+    });
+    await new SegmentScheduler(deps({ peers: () => peers, now: () => now })).fetchWithoutHttp(segment, new AbortController().signal);
+    assert.deepEqual(peers.asked.map(([id]) => id), ['a']);
+  });
+});

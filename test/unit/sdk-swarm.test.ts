@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemorySegmentCache } from '../../sdk/store/memory-cache.ts';
+import { PeerRequestError, Swarm, type SwarmListener } from '../../sdk/swarm/swarm.ts';
+import { CHUNK_BYTES } from '../../sdk/swarm/wire.ts';
+import { FakeRoomBus } from '../support/fake-room.ts';
+
+function segment(bytes: number, seed: number): ArrayBuffer {
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) data[i] = (i * 31 + seed) & 0xff;
+  return data.buffer;
+}
+
+function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean } = {}) {
+  const cache = new MemorySegmentCache(100_000_000);
+  const events: string[] = [];
+  let uploaded = 0;
+  const listener: SwarmListener = {
+    peerConnected: (id) => events.push(`join ${id}`),
+    peerDisconnected: (id) => events.push(`leave ${id}`),
+    uploaded: (_id, bytes) => (uploaded += bytes),
+    misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
+  };
+  const swarm = new Swarm('swarm', bus.join(peerId), { cache, upload: () => options.upload ?? true, listener, now: () => performance.now() });
+  const hold = (id: string, data: ArrayBuffer) => {
+    cache.put(id, data);
+    swarm.announce(id);
+  };
+  return { swarm, cache, events, hold, uploaded: () => uploaded };
+}
+
+/** Waits until `condition` holds, polling the event loop (the fake bus delivers on timers). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.ok(condition(), 'condition never held');
+}
+
+const options = { timeoutMs: 5000, firstByteTimeoutMs: 5000 };
+
+describe('swarm over a fake room', () => {
+  it('learns who holds what, streams a multi-chunk segment intact and counts the upload', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    const data = segment(3 * CHUNK_BYTES + 123, 7);
+    a.hold('seg-1', data);
+    bus.connectAll();
+    await until(() => b.swarm.holdersOf('seg-1').length === 1);
+    const delivery = await b.swarm.request('A', 'seg-1', options);
+    assert.deepEqual(new Uint8Array(delivery.data), new Uint8Array(data));
+    assert.ok(delivery.firstByteAt >= delivery.startedAt && delivery.endedAt >= delivery.firstByteAt);
+    await until(() => a.uploaded() === data.byteLength);
+    assert.ok(b.swarm.holdersOf('seg-1')[0]!.throughputBytesPerSec! > 0, 'throughput measured');
+  });
+
+  it('answers absent for a segment it does not hold, or when upload is off', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A', { upload: false });
+    const b = viewer(bus, 'B');
+    a.hold('seg-1', segment(100, 1));
+    bus.connectAll();
+    await assert.rejects(b.swarm.request('A', 'seg-2', options), (e: unknown) => e instanceof PeerRequestError && e.failure === 'absent');
+    await assert.rejects(b.swarm.request('A', 'seg-1', options), (e: unknown) => e instanceof PeerRequestError && e.failure === 'absent');
+    assert.equal(a.uploaded(), 0);
+  });
+
+  it('withdraws evicted segments from peers', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    bus.connectAll();
+    a.hold('seg-1', segment(10, 1));
+    await until(() => b.swarm.holdersOf('seg-1').length === 1);
+    a.swarm.withdraw(['seg-1']);
+    await until(() => b.swarm.holdersOf('seg-1').length === 0);
+  });
+
+  it('fails a request whose peer sends nothing in time, and cancels it at the peer', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    const total = CHUNK_BYTES * 200;
+    a.hold('seg-1', segment(total, 1));
+    bus.connectAll();
+    let chunksSent = 0;
+    bus.tamper = (from, action, data, metadata) => {
+      if (from !== 'A' || action !== 'shoal-dat') return { data, metadata };
+      chunksSent++;
+      return undefined;
+    };
+    await assert.rejects(b.swarm.request('A', 'seg-1', { timeoutMs: 2000, firstByteTimeoutMs: 30 }), (e: unknown) => e instanceof PeerRequestError && e.failure === 'first-byte-timeout');
+    const sentAtCancel = chunksSent;
+    await until(() => chunksSent === sentAtCancel && a.uploaded() < total);
+    assert.ok(chunksSent < 200, `upload stopped after the cancel (${chunksSent} of 200 chunks sent)`);
+  });
+
+  it('drops a peer that sends chunks out of order, failing the request as corrupt', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    a.hold('seg-1', segment(CHUNK_BYTES * 3, 1));
+    bus.connectAll();
+    bus.tamper = (from, action, data, metadata) => {
+      if (from !== 'A' || action !== 'shoal-dat') return { data, metadata };
+      const meta = metadata as { rid: number; offset: number; total: number };
+      return { data, metadata: { ...meta, offset: meta.offset === CHUNK_BYTES ? 0 : meta.offset } };
+    };
+    await assert.rejects(b.swarm.request('A', 'seg-1', options), (e: unknown) => e instanceof PeerRequestError && e.failure === 'corrupt');
+    assert.ok(b.events.some((e) => e.startsWith('misbehaved A')));
+    assert.equal(b.swarm.peerCount, 0);
+  });
+
+  it('drops a peer sending malformed control messages', async () => {
+    const bus = new FakeRoomBus();
+    viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    bus.connectAll();
+    const evil = bus.join('EVIL');
+    bus.connectAll();
+    await evil.makeAction('shoal-ctl').send({ t: 'have', ids: 42 } as never, { target: 'B' });
+    await until(() => b.events.some((e) => e.startsWith('misbehaved EVIL')));
+  });
+
+  it('fails requests in flight when the peer leaves', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    a.hold('seg-1', segment(CHUNK_BYTES * 50, 1));
+    bus.connectAll();
+    const pending = b.swarm.request('A', 'seg-1', options);
+    await a.swarm.close();
+    await assert.rejects(pending, (e: unknown) => e instanceof PeerRequestError && e.failure === 'disconnected');
+    assert.ok(b.events.includes('leave A'));
+  });
+});
