@@ -39,9 +39,9 @@ export class FakeRoomBus {
           async send(data: unknown, options: { target?: string | string[]; metadata?: unknown } = {}) {
             const targets = options.target === undefined ? [...bus.rooms.keys()].filter((id) => id !== peerId) : [options.target].flat();
             for (const target of targets) {
+              await new Promise((resolve) => setTimeout(resolve, 0));
               const altered = bus.tamper ? bus.tamper(peerId, name, data, options.metadata) : { data, metadata: options.metadata };
               if (!altered) continue;
-              await new Promise((resolve) => setTimeout(resolve, 0));
               const receiver = bus.rooms.get(target);
               if (!receiver || receiver.left || self.left) continue;
               bus.delivered++;
