@@ -1,0 +1,63 @@
+/**
+ * The demo page's player: plain hls.js, exactly what a site already has. Shoal's script tag
+ * made `Hls` P2P-enabled before this runs. It also records what hls.js itself received, so
+ * tests can measure offload and check bytes without trusting Shoal's own counters.
+ */
+interface FragmentRecord {
+  url: string;
+  bytes: number;
+  sha256?: string;
+}
+
+interface DemoState {
+  hls: any;
+  fragments: FragmentRecord[];
+  stalls: number;
+  stallSeconds: number;
+  playingAt?: number;
+  startedAt: number;
+  fatalErrors: string[];
+}
+
+declare const Hls: any;
+
+const params = new URLSearchParams(location.search);
+const stream = params.get('stream') === 'vod' ? 'vod' : 'live';
+const verify = params.has('verify');
+const video = document.getElementById('video') as HTMLVideoElement;
+// Verification hashes the payload hls.js receives; its transmux worker would take it first.
+const hls = new Hls(verify ? { enableWorker: false } : {});
+const demo: DemoState = { hls, fragments: [], stalls: 0, stallSeconds: 0, startedAt: performance.now(), fatalErrors: [] };
+(window as any).demo = demo;
+
+async function sha256(data: ArrayBuffer): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', data);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+hls.on(Hls.Events.FRAG_LOADED, (_event: unknown, data: any) => {
+  const record: FragmentRecord = { url: data.frag.url, bytes: data.frag.stats.total };
+  demo.fragments.push(record);
+  if (verify && data.payload instanceof ArrayBuffer && data.payload.byteLength > 0) {
+    void sha256(data.payload.slice(0)).then((hash) => (record.sha256 = hash));
+  }
+});
+hls.on(Hls.Events.ERROR, (_event: unknown, data: any) => {
+  if (data.fatal) demo.fatalErrors.push(`${data.type}: ${data.details}`);
+});
+
+let stallStartedAt: number | undefined;
+video.addEventListener('playing', () => {
+  demo.playingAt ??= performance.now();
+  if (stallStartedAt !== undefined) demo.stallSeconds += (performance.now() - stallStartedAt) / 1000;
+  stallStartedAt = undefined;
+});
+video.addEventListener('waiting', () => {
+  if (demo.playingAt === undefined || video.seeking) return;
+  demo.stalls++;
+  stallStartedAt = performance.now();
+});
+
+hls.loadSource(`${(window as any).demoOriginUrl}/${stream}/master.m3u8`);
+hls.attachMedia(video);
+video.play().catch(() => {});

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { bytesReceivedByPlayers, openViewer, originSha256, playedFor, report, startStack, type Stack, type ViewerReport } from '../support/swarm-harness.ts';
+
+const VIEWERS = 3;
+const PLAY_SECONDS = 24;
+
+describe('a live swarm of real Chromium viewers through the tracker', () => {
+  let stack: Stack;
+  let reports: ViewerReport[];
+  let originBytes: number;
+
+  before(async () => {
+    stack = await startStack();
+    const pages = [];
+    for (let i = 0; i < VIEWERS; i++) {
+      pages.push(await openViewer(stack, 'stream=live&verify'));
+      if (i < VIEWERS - 1) await new Promise((resolve) => setTimeout(resolve, 1500)); // an audience arrives over time
+    }
+    await Promise.all(pages.map((page) => playedFor(page, PLAY_SECONDS)));
+    reports = await Promise.all(pages.map(report));
+    originBytes = stack.origin.mediaBytesSent();
+    const received = bytesReceivedByPlayers(reports);
+    console.log(
+      JSON.stringify({
+        viewers: VIEWERS,
+        playedSec: PLAY_SECONDS,
+        originBytes,
+        playerBytes: received,
+        offload: Number((1 - originBytes / received).toFixed(3)),
+        stalls: reports.map((r) => r.stalls),
+        p2pSegments: reports.map((r) => r.shoalLoads.filter((l) => l.source === 'p2p').length),
+        httpSegments: reports.map((r) => r.shoalLoads.filter((l) => l.source === 'http').length),
+      }),
+    );
+  });
+
+  after(() => stack?.close());
+
+  it('plays without fatal errors or stalls', () => {
+    for (const r of reports) {
+      assert.deepEqual(r.fatalErrors, []);
+      assert.equal(r.stalls, 0, `stalls: ${r.stalls}`);
+      assert.ok(r.startupMs !== undefined);
+    }
+  });
+
+  it('moves segments between peers, and the origin sends fewer bytes than the players received', () => {
+    const p2pSegments = reports.flatMap((r) => r.shoalLoads.filter((l) => l.source === 'p2p'));
+    assert.ok(p2pSegments.length > 0, 'some segments came from peers');
+    assert.ok(reports.some((r) => (r.stats?.uploadedBytes ?? 0) > 0), 'some viewer uploaded');
+    assert.ok(originBytes < bytesReceivedByPlayers(reports), `origin ${originBytes} B vs players ${bytesReceivedByPlayers(reports)} B`);
+  });
+
+  it('hands hls.js exactly the origin bytes for every segment, peer-delivered ones included', () => {
+    let checked = 0;
+    for (const r of reports) {
+      const fromPeers = new Set(r.shoalLoads.filter((l) => l.source === 'p2p').map((l) => l.segmentId));
+      for (const fragment of r.fragments) {
+        assert.ok(fragment.sha256, `hash recorded for ${fragment.url}`);
+        assert.equal(fragment.sha256, originSha256(stack.origin, fragment.url), fragment.url);
+        if (fromPeers.has(fragment.url)) checked++;
+      }
+    }
+    assert.ok(checked > 0, 'peer-delivered segments were among those checked');
+  });
+
+  it("counts in Shoal's stats the same bytes hls.js received", () => {
+    for (const r of reports) {
+      const hlsBytes = r.fragments.reduce((s, f) => s + f.bytes, 0);
+      assert.equal((r.stats?.httpBytes ?? 0) + (r.stats?.p2pBytes ?? 0), hlsBytes);
+    }
+  });
+});
+
+describe('with the tracker down', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack({ tracker: false });
+  });
+  after(() => stack?.close());
+
+  it('plays on over HTTP: no fatal error, no stall, every byte from the origin', async () => {
+    const pages = [await openViewer(stack, 'stream=live'), await openViewer(stack, 'stream=live')];
+    await Promise.all(pages.map((page) => playedFor(page, 10)));
+    const reports = await Promise.all(pages.map(report));
+    for (const r of reports) {
+      assert.deepEqual(r.fatalErrors, []);
+      assert.equal(r.stalls, 0);
+      assert.equal(r.stats?.p2pBytes, 0);
+      assert.equal(r.stats?.httpBytes, r.fragments.reduce((s, f) => s + f.bytes, 0));
+    }
+    assert.ok(stack.origin.mediaBytesSent() >= bytesReceivedByPlayers(reports));
+  });
+});
