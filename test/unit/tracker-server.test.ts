@@ -1,0 +1,490 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { describe, it, type TestContext } from 'node:test';
+import { WebSocket, type ClientOptions } from 'ws';
+import { startTracker, type RunningTracker, type TrackerOptions } from '../../tracker/server.ts';
+
+type Message = Record<string, unknown>;
+type Predicate = (message: Message) => boolean;
+
+const WAIT_MS = 3000;
+
+/** A 20-character id, readable in failures. */
+const id = (label: string): string => label.padEnd(20, '.').slice(0, 20);
+const randomId = (): string => randomBytes(10).toString('hex');
+
+/** A WebSocket client that records what the tracker sends and waits for expected messages. */
+class TestPeer {
+  /** Every message received, in order. */
+  readonly received: Message[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly #unclaimed: Message[] = [];
+  readonly #waiters = new Set<{ predicate: Predicate; resolve: (m: Message) => void }>();
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const message = JSON.parse(String(data)) as Message;
+      this.received.push(message);
+      const waiter = [...this.#waiters].find((w) => w.predicate(message));
+      if (waiter === undefined) {
+        this.#unclaimed.push(message);
+        return;
+      }
+      this.#waiters.delete(waiter);
+      waiter.resolve(message);
+    });
+    this.closed = once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
+  }
+
+  static async connect(url: string, options?: ClientOptions): Promise<TestPeer> {
+    const peer = new TestPeer(new WebSocket(url, options));
+    await once(peer.ws, 'open');
+    return peer;
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** The next message (received earlier and not yet claimed, or to come) matching `predicate`. */
+  next(predicate: Predicate, what: string): Promise<Message> {
+    const index = this.#unclaimed.findIndex(predicate);
+    if (index !== -1) return Promise.resolve(this.#unclaimed.splice(index, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.received)}`));
+      }, WAIT_MS);
+      const waiter = {
+        predicate,
+        resolve: (m: Message) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Announces and returns the tracker's announce reply. */
+  async announce(fields: Message): Promise<Message> {
+    this.send({ action: 'announce', ...fields });
+    return this.next(
+      (m) => m.action === 'announce' && m.info_hash === fields.info_hash && 'interval' in m,
+      `announce reply for ${String(fields.info_hash)}`,
+    );
+  }
+
+  /** Scrapes and returns the reply's `files`. */
+  async scrape(infoHash?: string | string[]): Promise<Record<string, unknown>> {
+    this.send(infoHash === undefined ? { action: 'scrape' } : { action: 'scrape', info_hash: infoHash });
+    const reply = await this.next((m) => m.action === 'scrape', 'scrape reply');
+    return reply.files as Record<string, unknown>;
+  }
+
+  /** Sends a message and returns the failure reply. */
+  async expectFailure(message: unknown): Promise<Message> {
+    this.send(message);
+    return this.next((m) => typeof m['failure reason'] === 'string', 'failure reason');
+  }
+
+  /**
+   * Round trip through the tracker: resolves once every message the tracker sent to this peer
+   * before handling this one has arrived (one socket delivers in order).
+   */
+  async sync(): Promise<void> {
+    const marker = randomId();
+    this.send({ action: 'scrape', info_hash: marker });
+    await this.next((m) => m.action === 'scrape' && typeof m.files === 'object' && marker in (m.files as object), 'sync');
+  }
+
+  /** Messages carrying a relayed offer. */
+  offers(): Message[] {
+    return this.received.filter((m) => 'offer' in m);
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close();
+    await this.closed;
+  }
+}
+
+/**
+ * Resolves once `condition` holds, checked at each turn of the event loop. Only for state the
+ * tracker changes on its own socket events, which it exposes no event for.
+ */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Starts a tracker on a free port; the test's teardown closes it and every peer connected. */
+async function setup(
+  t: TestContext,
+  options: TrackerOptions = {},
+): Promise<{ tracker: RunningTracker; connect: (options?: ClientOptions) => Promise<TestPeer> }> {
+  const tracker = await startTracker({ port: 0, host: '127.0.0.1', ...options });
+  const peers: TestPeer[] = [];
+  t.after(async () => {
+    await Promise.all(peers.map((p) => p.close()));
+    await tracker.close();
+  });
+  return {
+    tracker,
+    connect: async (clientOptions) => {
+      const peer = await TestPeer.connect(tracker.url, clientOptions);
+      peers.push(peer);
+      return peer;
+    },
+  };
+}
+
+const offersOf = (...offerIds: string[]) =>
+  offerIds.map((offer_id) => ({ offer_id, offer: { type: 'offer', sdp: `sdp of ${offer_id}` } }));
+
+describe('tracker server: signaling', () => {
+  it('relays an offer to the other peer with the sender peer_id and offer_id, never to the sender', async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const [a, b] = [await connect(), await connect()];
+    await b.announce({ info_hash: hash, peer_id: id('B'), numwant: 5, offers: [] });
+
+    // Two offers, one other peer: B gets one, and the spare one must not go back to A.
+    const reply = await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 5, offers: offersOf('o1', 'o2') });
+    assert.deepEqual(reply, { action: 'announce', info_hash: hash, interval: 120, complete: 0, incomplete: 2 });
+
+    const relayed = await b.next((m) => 'offer' in m, 'relayed offer');
+    const offerId = relayed.offer_id as string;
+    assert.deepEqual(relayed, {
+      action: 'announce',
+      info_hash: hash,
+      peer_id: id('A'),
+      offer_id: offerId,
+      offer: { type: 'offer', sdp: `sdp of ${offerId}` },
+    });
+    await Promise.all([a.sync(), b.sync()]);
+    assert.equal(b.offers().length, 1);
+    assert.deepEqual(a.offers(), [], 'the sender never gets its own offer');
+  });
+
+  it('gives each offer to a different peer, at most min(numwant, offers) of them', async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const others = [await connect(), await connect(), await connect()];
+    for (const [i, peer] of others.entries()) await peer.announce({ info_hash: hash, peer_id: id(`P${i}`) });
+    const a = await connect();
+
+    await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 2, offers: offersOf('o1', 'o2', 'o3') });
+    await Promise.all(others.map((p) => p.sync()));
+    const got = others.map((p) => p.offers().map((m) => m.offer_id));
+    assert.equal(got.flat().length, 2, `offers received: ${JSON.stringify(got)}`);
+    assert.ok(got.every((ids) => ids.length <= 1), 'no peer gets two offers of one announce');
+    assert.equal(new Set(got.flat()).size, 2);
+
+    await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 10, offers: offersOf('o4', 'o5', 'o6', 'o7') });
+    await Promise.all([...others, a].map((p) => p.sync()));
+    assert.deepEqual(
+      others.map((p) => p.offers().length),
+      got.map((ids) => ids.length + 1),
+      'with 4 offers and 3 other peers, each other peer gets exactly one',
+    );
+    assert.deepEqual(a.offers(), []);
+  });
+
+  it('relays an answer to the peer named by to_peer_id, and only to it', async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const [a, b, c] = [await connect(), await connect(), await connect()];
+    await a.announce({ info_hash: hash, peer_id: id('A') });
+    await c.announce({ info_hash: hash, peer_id: id('C') });
+
+    const answer = { type: 'answer', sdp: 'the answer' };
+    await b.announce({ info_hash: hash, peer_id: id('B'), answer, offer_id: 'offer-1', to_peer_id: id('A') });
+    const relayed = await a.next((m) => 'answer' in m, 'relayed answer');
+    assert.deepEqual(relayed, { action: 'announce', info_hash: hash, peer_id: id('B'), offer_id: 'offer-1', answer });
+    await Promise.all([b.sync(), c.sync()]);
+    assert.ok(![...b.received, ...c.received].some((m) => 'answer' in m));
+  });
+
+  it('refuses an answer to a peer that is not in the swarm', async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const b = await connect();
+    const answer = { type: 'answer', sdp: 'the answer' };
+    const failure = await b.expectFailure({
+      action: 'announce',
+      info_hash: hash,
+      peer_id: id('B'),
+      answer,
+      offer_id: 'x',
+      to_peer_id: id('nobody'),
+    });
+    assert.deepEqual(failure, {
+      'failure reason': 'unknown to_peer_id: no such peer in this swarm',
+      action: 'announce',
+      info_hash: hash,
+    });
+  });
+
+  it('keeps swarms apart: offers never cross info_hashes', async (t) => {
+    const { connect } = await setup(t);
+    const [x, y] = [id('swarm X'), id('swarm Y')];
+    const [a, b, c] = [await connect(), await connect(), await connect()];
+    await b.announce({ info_hash: x, peer_id: id('B') });
+    const cReply = await c.announce({ info_hash: y, peer_id: id('C') });
+    assert.equal(cReply.incomplete, 1);
+
+    await a.announce({ info_hash: x, peer_id: id('A'), numwant: 10, offers: offersOf('1', '2', '3') });
+    assert.equal((await b.next((m) => 'offer' in m, 'offer in X')).info_hash, x);
+    await c.sync();
+    assert.deepEqual(c.offers(), []);
+  });
+
+  it('lets one socket join several swarms', async (t) => {
+    const { connect } = await setup(t);
+    const [x, y] = [id('swarm X'), id('swarm Y')];
+    const [a, b, c] = [await connect(), await connect(), await connect()];
+    await a.announce({ info_hash: x, peer_id: id('A') });
+    await a.announce({ info_hash: y, peer_id: id('A') });
+    await b.announce({ info_hash: x, peer_id: id('B'), offers: offersOf('from B') });
+    await c.announce({ info_hash: y, peer_id: id('C'), offers: offersOf('from C') });
+    const fromB = await a.next((m) => m.offer_id === 'from B', 'offer from B');
+    const fromC = await a.next((m) => m.offer_id === 'from C', 'offer from C');
+    assert.deepEqual([fromB.info_hash, fromB.peer_id], [x, id('B')]);
+    assert.deepEqual([fromC.info_hash, fromC.peer_id], [y, id('C')]);
+  });
+
+  it('no longer offers a peer whose socket closed', async (t) => {
+    const { tracker, connect } = await setup(t);
+    const hash = id('swarm');
+    const [a, b, c] = [await connect(), await connect(), await connect()];
+    await b.announce({ info_hash: hash, peer_id: id('B') });
+    await c.announce({ info_hash: hash, peer_id: id('C') });
+    await b.close();
+
+    await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 2, offers: offersOf('1', '2') });
+    await c.next((m) => 'offer' in m, 'offer at C');
+    await c.sync();
+    assert.equal(c.offers().length, 1);
+    assert.deepEqual(b.offers(), []);
+    assert.equal(tracker.stats().peers, 2);
+    assert.equal(tracker.stats().offersRelayed, 1);
+  });
+
+  it("drops a closed socket's peers from every swarm", async (t) => {
+    const { tracker, connect } = await setup(t);
+    const [a, b] = [await connect(), await connect()];
+    await a.announce({ info_hash: id('X'), peer_id: id('A') });
+    await a.announce({ info_hash: id('Y'), peer_id: id('A') });
+    await b.announce({ info_hash: id('X'), peer_id: id('B') });
+    assert.deepEqual([tracker.stats().swarms, tracker.stats().peers], [2, 3]);
+    await a.close();
+    await until(() => tracker.stats().connections === 1, 'the tracker saw the close');
+    assert.deepEqual([tracker.stats().swarms, tracker.stats().peers], [1, 1]);
+    assert.deepEqual(await b.scrape(), { [id('X')]: { complete: 0, incomplete: 1, downloaded: 0 } });
+  });
+
+  it("removes a peer on event 'stopped'", async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const [a, b] = [await connect(), await connect()];
+    await a.announce({ info_hash: hash, peer_id: id('A') });
+    await b.announce({ info_hash: hash, peer_id: id('B') });
+    const stopped = await b.announce({ info_hash: hash, peer_id: id('B'), event: 'stopped' });
+    assert.equal(stopped.incomplete, 1);
+
+    const reply = await a.announce({ info_hash: hash, peer_id: id('A'), offers: offersOf('1') });
+    assert.equal(reply.incomplete, 1);
+    await b.sync();
+    assert.deepEqual(b.offers(), []);
+  });
+
+  it('counts complete and incomplete peers and answers scrapes', async (t) => {
+    const { connect } = await setup(t);
+    const [x, y, unknown] = [id('swarm X'), id('swarm Y'), id('nobody here')];
+    const [a, b, c] = [await connect(), await connect(), await connect()];
+    await a.announce({ info_hash: x, peer_id: id('A'), left: 0 });
+    const reply = await b.announce({ info_hash: x, peer_id: id('B'), left: 100 });
+    assert.deepEqual([reply.complete, reply.incomplete], [1, 1]);
+    await c.announce({ info_hash: y, peer_id: id('C') });
+
+    assert.deepEqual(await c.scrape(x), { [x]: { complete: 1, incomplete: 1, downloaded: 0 } });
+    await b.announce({ info_hash: x, peer_id: id('B'), event: 'completed' });
+    assert.deepEqual(await c.scrape([x, y, unknown]), {
+      [x]: { complete: 2, incomplete: 0, downloaded: 1 },
+      [y]: { complete: 0, incomplete: 1, downloaded: 0 },
+      [unknown]: { complete: 0, incomplete: 0, downloaded: 0 },
+    });
+    assert.deepEqual(Object.keys(await c.scrape()).sort(), [x, y].sort());
+  });
+});
+
+describe('tracker server: malformed input', () => {
+  const hash = id('swarm');
+  const cases: [string, string, RegExp, Message?][] = [
+    ['invalid JSON', '{"action": "announce",', /not valid JSON/],
+    ['a missing info_hash', JSON.stringify({ action: 'announce', peer_id: id('A') }), /info_hash/, { action: 'announce' }],
+    [
+      'a numeric numwant given as a string',
+      JSON.stringify({ action: 'announce', info_hash: hash, peer_id: id('A'), numwant: 'many' }),
+      /numwant/,
+      { action: 'announce', info_hash: hash },
+    ],
+    [
+      'offers that are not an array',
+      JSON.stringify({ action: 'announce', info_hash: hash, peer_id: id('A'), offers: 'nope' }),
+      /offers/,
+      { action: 'announce', info_hash: hash },
+    ],
+    [
+      'a 19-character peer_id',
+      JSON.stringify({ action: 'announce', info_hash: hash, peer_id: 'p'.repeat(19) }),
+      /peer_id/,
+      { action: 'announce', info_hash: hash },
+    ],
+    ['an unknown action', JSON.stringify({ action: 'connect', info_hash: hash }), /unknown action/, { info_hash: hash }],
+    ['a JSON string', '"announce"', /JSON object/],
+  ];
+
+  for (const [name, raw, reason, extra] of cases) {
+    it(`answers ${name} with a failure reason and keeps serving`, async (t) => {
+      const { tracker, connect } = await setup(t);
+      const [bad, good] = [await connect(), await connect()];
+      const failure = await bad.expectFailure(raw);
+      assert.match(String(failure['failure reason']), reason);
+      for (const [key, value] of Object.entries(extra ?? {})) assert.equal(failure[key], value, key);
+      assert.equal(tracker.stats().rejected, 1);
+
+      const reply = await good.announce({ info_hash: hash, peer_id: id('good') });
+      assert.equal(reply.incomplete, 1);
+      await bad.announce({ info_hash: hash, peer_id: id('bad, now fine') });
+    });
+  }
+
+  it('answers an oversized message with a failure reason, and closes on a huge one', async (t) => {
+    const { connect } = await setup(t, { maxMessageBytes: 1024 });
+    const [bad, good] = [await connect(), await connect()];
+    const big = JSON.stringify({ action: 'scrape', padding: 'x'.repeat(2000) });
+    const failure = await bad.expectFailure(big);
+    assert.match(String(failure['failure reason']), /message too large: \d+ bytes, the limit is 1024/);
+    await bad.announce({ info_hash: hash, peer_id: id('bad') });
+
+    bad.send('x'.repeat(5000));
+    const { code } = await bad.closed;
+    assert.equal(code, 1009);
+    assert.equal((await good.announce({ info_hash: hash, peer_id: id('good') })).action, 'announce');
+  });
+
+  it('accepts a message of exactly maxMessageBytes', async (t) => {
+    const { connect } = await setup(t, { maxMessageBytes: 1024 });
+    const peer = await connect();
+    const base = JSON.stringify({ action: 'scrape', info_hash: hash, padding: '' });
+    const exact = JSON.stringify({ action: 'scrape', info_hash: hash, padding: 'x'.repeat(1024 - base.length) });
+    assert.equal(Buffer.byteLength(exact), 1024);
+    peer.send(exact);
+    const reply = await peer.next((m) => m.action === 'scrape', 'scrape reply');
+    assert.deepEqual(Object.keys(reply.files as object), [hash]);
+  });
+});
+
+describe('tracker server: connections', () => {
+  it('closes connections that stop answering pings, and keeps the others', async (t) => {
+    const { tracker, connect } = await setup(t, { heartbeatIntervalSec: 0.2 });
+    const hash = id('swarm');
+    const [silent, alive] = [await connect({ autoPong: false }), await connect()];
+    await silent.announce({ info_hash: hash, peer_id: id('silent') });
+    await alive.announce({ info_hash: hash, peer_id: id('alive') });
+    await silent.closed;
+    await alive.announce({ info_hash: hash, peer_id: id('alive'), offers: offersOf('1') });
+    assert.equal(alive.ws.readyState, WebSocket.OPEN);
+    assert.equal(tracker.stats().offersRelayed, 0);
+  });
+
+  it('closes its clients with code 1001 on close()', async (t) => {
+    const { tracker, connect } = await setup(t);
+    const peer = await connect();
+    await tracker.close();
+    assert.equal((await peer.closed).code, 1001);
+    await tracker.close();
+  });
+
+  it('rejects WebSocket upgrades on other paths', async (t) => {
+    const { tracker } = await setup(t);
+    const ws = new WebSocket(`${tracker.url}/announce`);
+    const [err] = (await once(ws, 'error')) as [Error];
+    assert.match(err.message, /400/);
+  });
+});
+
+describe('tracker server: HTTP endpoints', () => {
+  it('GET /health says ok, with CORS', async (t) => {
+    const { tracker } = await setup(t);
+    const res = await fetch(`${tracker.httpUrl}/health`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    assert.deepEqual(await res.json(), { status: 'ok' });
+  });
+
+  it('GET /stats reports swarms, peers, connections and counters, with CORS', async (t) => {
+    const { tracker, connect } = await setup(t);
+    const [a, b] = [await connect(), await connect()];
+    await b.announce({ info_hash: id('X'), peer_id: id('B') });
+    await a.announce({ info_hash: id('X'), peer_id: id('A'), offers: offersOf('1') });
+    await a.announce({ info_hash: id('Y'), peer_id: id('A') });
+    await b.next((m) => 'offer' in m, 'offer');
+    await b.announce({ info_hash: id('X'), peer_id: id('B'), answer: { type: 'answer', sdp: 's' }, offer_id: '1', to_peer_id: id('A') });
+    await a.next((m) => 'answer' in m, 'answer');
+    await a.expectFailure('not json');
+
+    const res = await fetch(`${tracker.httpUrl}/stats`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    const stats = (await res.json()) as Record<string, number>;
+    assert.equal(typeof stats.uptimeSec, 'number');
+    assert.deepEqual(
+      { ...stats, uptimeSec: 0 },
+      { swarms: 2, peers: 3, connections: 2, announces: 4, offersRelayed: 1, answersRelayed: 1, rejected: 1, uptimeSec: 0 },
+    );
+    assert.deepEqual({ ...tracker.stats(), uptimeSec: 0 }, { ...stats, uptimeSec: 0 });
+  });
+
+  it('GET /metrics serves Prometheus text, per tracker instance', async (t) => {
+    const { tracker, connect } = await setup(t);
+    const { tracker: other } = await setup(t);
+    const peer = await connect();
+    await peer.announce({ info_hash: id('X'), peer_id: id('A') });
+    await peer.expectFailure('{');
+
+    const res = await fetch(`${tracker.httpUrl}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await res.text();
+    for (const line of [
+      'shoal_tracker_swarms 1',
+      'shoal_tracker_peers 1',
+      'shoal_tracker_connections 1',
+      'shoal_tracker_announces_total 1',
+      'shoal_tracker_offers_relayed_total 0',
+      'shoal_tracker_answers_relayed_total 0',
+      'shoal_tracker_rejected_total 1',
+    ]) {
+      assert.ok(text.split('\n').includes(line), `missing "${line}" in:\n${text}`);
+    }
+    assert.match(text, /# TYPE shoal_tracker_announces_total counter/);
+    assert.match(text, /# TYPE shoal_tracker_swarms gauge/);
+
+    const otherText = await (await fetch(`${other.httpUrl}/metrics`)).text();
+    assert.ok(otherText.split('\n').includes('shoal_tracker_announces_total 0'));
+  });
+
+  it('answers 404 on unknown paths', async (t) => {
+    const { tracker } = await setup(t);
+    const res = await fetch(`${tracker.httpUrl}/nope`);
+    assert.equal(res.status, 404);
+    await res.body?.cancel();
+  });
+});
