@@ -194,7 +194,6 @@ export class ShoalEngine {
   }
 
   #joinSwarm(swarmId: string): Swarm {
-    const admissionKey = (peerId: string) => `${swarmId}\n${peerId}`;
     const room = this.#joinRoom(
       {
         appId: this.config.appId,
@@ -204,10 +203,10 @@ export class ShoalEngine {
       swarmId,
       {
         onPeerHandshake: async (peerId) => {
-          if (!this.#admission.tryAdmit(admissionKey(peerId))) throw new Error('peer cap reached');
+          if (!this.#admission.tryAdmit(peerId)) throw new Error('peer cap reached');
         },
         onJoinError: (details) => {
-          this.#admission.release(admissionKey(details.peerId));
+          this.#admission.abandon(details.peerId);
           this.#log(`handshake with ${details.peerId} failed: ${details.error}`);
         },
       },
@@ -218,12 +217,12 @@ export class ShoalEngine {
       now: () => performance.now(),
       listener: {
         peerConnected: (peerId) => {
-          this.#admission.connected(admissionKey(peerId));
+          this.#admission.connected(peerId);
           this.#log(`peer ${peerId} connected in ${swarmId}`);
           this.#events.emit('peer-connected', { peerId, swarmId });
         },
         peerDisconnected: (peerId) => {
-          this.#admission.release(admissionKey(peerId));
+          this.#admission.disconnected(peerId);
           this.#events.emit('peer-disconnected', { peerId, swarmId });
         },
         uploaded: (peerId, bytes) => {

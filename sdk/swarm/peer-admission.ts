@@ -1,14 +1,16 @@
 /**
  * The cap on peer connections of one viewer. trystero connects every pair of viewers it
  * introduces (full mesh); Shoal refuses the handshake of a connection beyond the cap, so a
- * viewer keeps at most `maxPeers` connections, pending ones included, across all its swarms.
+ * viewer keeps at most `maxPeers` peers, pending ones included. trystero shares one connection
+ * per remote peer across rooms, so a peer met in two swarms counts once.
  */
 export class PeerAdmission {
-  #connected = new Set<string>();
+  /** Connected peers, with the number of swarms each is connected in. */
+  #connected = new Map<string, number>();
   #pending = new Map<string, number>();
 
   /**
-   * @param maxPeers most connections, connected and pending.
+   * @param maxPeers most peers, connected and pending.
    * @param pendingTtlMs a pending admission that never connected stops counting after this.
    * @param now clock in ms.
    */
@@ -22,27 +24,35 @@ export class PeerAdmission {
     return this.#connected.size;
   }
 
-  /** Reserves a place for a connection being negotiated; false when at the cap. */
-  tryAdmit(key: string): boolean {
+  /** Reserves a place for a peer being negotiated; false when at the cap. */
+  tryAdmit(peerId: string): boolean {
     this.#expirePending();
-    if (this.#connected.has(key) || this.#pending.has(key)) return true;
+    if (this.#connected.has(peerId) || this.#pending.has(peerId)) return true;
     if (this.#connected.size + this.#pending.size >= this.maxPeers) return false;
-    this.#pending.set(key, this.now());
+    this.#pending.set(peerId, this.now());
     return true;
   }
 
-  connected(key: string): void {
-    this.#pending.delete(key);
-    this.#connected.add(key);
+  /** The peer connected in one more swarm. */
+  connected(peerId: string): void {
+    this.#pending.delete(peerId);
+    this.#connected.set(peerId, (this.#connected.get(peerId) ?? 0) + 1);
   }
 
-  release(key: string): void {
-    this.#pending.delete(key);
-    this.#connected.delete(key);
+  /** The peer left one swarm; its place is free once it left all of them. */
+  disconnected(peerId: string): void {
+    const swarms = (this.#connected.get(peerId) ?? 0) - 1;
+    if (swarms > 0) this.#connected.set(peerId, swarms);
+    else this.#connected.delete(peerId);
+  }
+
+  /** A negotiation failed: frees its pending place. */
+  abandon(peerId: string): void {
+    this.#pending.delete(peerId);
   }
 
   #expirePending(): void {
     const oldest = this.now() - this.pendingTtlMs;
-    for (const [key, since] of this.#pending) if (since < oldest) this.#pending.delete(key);
+    for (const [peerId, since] of this.#pending) if (since < oldest) this.#pending.delete(peerId);
   }
 }

@@ -94,3 +94,25 @@ describe('with the tracker down', () => {
     assert.ok(stack.origin.mediaBytesSent() >= bytesReceivedByPlayers(reports));
   });
 });
+
+describe('the peer cap', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack();
+  });
+  after(() => stack?.close());
+
+  it('keeps each viewer at or under maxPeers while the swarm still shares segments', async () => {
+    const pages = [];
+    for (let i = 0; i < 4; i++) pages.push(await openViewer(stack, 'stream=vod', { maxPeers: 1 }));
+    await Promise.all(pages.map((page) => playedFor(page, 10)));
+    const reports = await Promise.all(pages.map(report));
+    for (const r of reports) {
+      assert.ok(r.mostPeers <= 1, `most peers at once: ${r.mostPeers}`);
+      assert.deepEqual(r.fatalErrors, []);
+    }
+    assert.ok(reports.some((r) => r.mostPeers === 1), 'viewers did connect');
+    assert.ok(reports.some((r) => (r.stats?.p2pBytes ?? 0) > 0), 'segments still moved between peers');
+  });
+});

@@ -44,6 +44,7 @@ export interface ViewerReport {
   shoalLoads: Array<{ segmentId: string; source: string; bytes: number }>;
   stalls: number;
   stallSeconds: number;
+  mostPeers: number;
   startupMs: number | undefined;
   fatalErrors: string[];
   currentTime: number;
@@ -51,17 +52,24 @@ export interface ViewerReport {
   stats: { httpBytes: number; p2pBytes: number; uploadedBytes: number; peers: number; p2p: string } | undefined;
 }
 
-/** Opens the demo page in a fresh browser context; records Shoal's segment events from the start. */
-export async function openViewer(stack: Stack, query: string): Promise<Page> {
+/**
+ * Opens the demo page in a fresh browser context; records Shoal's segment events and the most
+ * peers it held at once from the start. `shoalConfig` becomes `window.shoalConfig`.
+ */
+export async function openViewer(stack: Stack, query: string, shoalConfig: Record<string, unknown> = {}): Promise<Page> {
   const context = await stack.browser.createBrowserContext();
   const page = await context.newPage();
-  await page.evaluateOnNewDocument(() => {
+  await page.evaluateOnNewDocument((config: Record<string, unknown>) => {
     const w = window as any;
+    w.shoalConfig = config;
     w.shoalLoads = [];
+    w.mostPeers = 0;
     document.addEventListener('DOMContentLoaded', () => {
-      w.Shoal?.instances[0]?.on('segment-loaded', (event: unknown) => w.shoalLoads.push(event));
+      const engine = w.Shoal?.instances[0];
+      engine?.on('segment-loaded', (event: unknown) => w.shoalLoads.push(event));
+      engine?.on('peer-connected', () => (w.mostPeers = Math.max(w.mostPeers, engine.stats().peers)));
     });
-  });
+  }, shoalConfig);
   await page.goto(`${stack.page.url}/?${query}`);
   return page;
 }
@@ -94,6 +102,7 @@ export async function report(page: Page): Promise<ViewerReport> {
       fragments: demo.fragments,
       shoalLoads: w.shoalLoads,
       stalls: demo.stalls,
+      mostPeers: w.mostPeers,
       stallSeconds: demo.stallSeconds,
       startupMs: demo.playingAt === undefined ? undefined : demo.playingAt - demo.startedAt,
       fatalErrors: demo.fatalErrors,
