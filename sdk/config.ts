@@ -32,9 +32,16 @@ export interface ShoalConfig {
   /**
    * Seconds of forward buffer held back for the HTTP fallback: a peer only gets the time the
    * player can spare beyond this margin.
-   * @default 4
+   * @default 3
    */
   bufferSafetyMarginSec: number;
+  /**
+   * Longest wait, for a live segment no peer has announced yet, for one to announce it before
+   * fetching it from the CDN. The actual wait is random (so that one viewer goes first) and
+   * never more than half of what the buffer can spare.
+   * @default 2000
+   */
+  liveWaitMaxMs: number;
   /**
    * Shortest time a peer is given to deliver a whole segment, even with an empty buffer.
    * @default 1500
@@ -88,7 +95,8 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   appId: 'shoal',
   maxPeers: 8,
   cacheBytes: 64 * 1024 * 1024,
-  bufferSafetyMarginSec: 4,
+  bufferSafetyMarginSec: 3,
+  liveWaitMaxMs: 2000,
   minPeerTimeoutMs: 1500,
   maxPeerTimeoutMs: 8000,
   peerFirstByteTimeoutMs: 1000,
@@ -157,6 +165,7 @@ const checks: { [K in keyof ShoalConfig]: Check } = {
   maxPeers: positiveInteger,
   cacheBytes: positiveInteger,
   bufferSafetyMarginSec: nonNegativeNumber,
+  liveWaitMaxMs: nonNegativeNumber,
   minPeerTimeoutMs: positiveInteger,
   maxPeerTimeoutMs: positiveInteger,
   peerFirstByteTimeoutMs: positiveInteger,
@@ -194,7 +203,7 @@ export function resolveConfig(...layers: Array<Record<string, unknown> | undefin
   return config as unknown as ShoalConfig;
 }
 
-const numericKeys = new Set<string>(['maxPeers', 'cacheBytes', 'bufferSafetyMarginSec', 'minPeerTimeoutMs', 'maxPeerTimeoutMs', 'peerFirstByteTimeoutMs']);
+const numericKeys = new Set<string>(['maxPeers', 'cacheBytes', 'bufferSafetyMarginSec', 'liveWaitMaxMs', 'minPeerTimeoutMs', 'maxPeerTimeoutMs', 'peerFirstByteTimeoutMs']);
 const booleanKeys = new Set<string>(['upload', 'debug']);
 
 /**

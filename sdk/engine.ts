@@ -5,8 +5,9 @@ import { resolveConfig, type ShoalConfig, type ShoalOptions } from './config.ts'
 import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './events.ts';
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
-import { SegmentScheduler, type NonHttpDelivery, type SegmentRef } from './scheduler/segment-scheduler.ts';
+import { SegmentScheduler, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
 import { MemorySegmentCache } from './store/memory-cache.ts';
+import { PartialSegment } from './store/partial-segment.ts';
 import { PeerAdmission } from './swarm/peer-admission.ts';
 import { Swarm } from './swarm/swarm.ts';
 
@@ -69,9 +70,13 @@ export class ShoalEngine {
   readonly #swarms = new Map<string, Swarm>();
   /** Which swarm each cached segment was announced in, to withdraw it on eviction. */
   readonly #swarmOfSegment = new Map<string, string>();
+  /** Segments arriving now, readable by peers before they are whole. */
+  readonly #arriving = new Map<string, PartialSegment>();
   readonly #joinRoom: JoinRoom;
   #hls: HlsLike | undefined;
   #previousFragmentLoader: FragmentLoaderConstructor | undefined;
+  /** The page customised HTTP loading (xhrSetup, fetchSetup, its own loaders): use hls.js's. */
+  #customHttp = false;
   #p2p: ShoalStats['p2p'];
   #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, segments: { http: 0, p2p: 0, cache: 0 } };
 
@@ -85,6 +90,7 @@ export class ShoalEngine {
       config: this.config,
       cached: (id) => this.#cache.get(id),
       peers: (swarmId) => this.#swarm(swarmId),
+      openTransfer: (segment) => this.#openTransfer(segment),
       bufferAheadSec: () => this.#bufferAheadSec(),
       now: () => performance.now(),
       random: Math.random,
@@ -98,11 +104,11 @@ export class ShoalEngine {
     this.loaderClass = createFragmentLoaderClass({
       describe: (context) => this.#describe(context),
       fetchWithoutHttp: (segment, signal) => this.#scheduler.fetchWithoutHttp(segment, signal),
-      loadedOverHttp: (segment, data, durationMs) => this.#loadedOverHttp(segment, data, durationMs),
+      openTransfer: (segment) => this.#openTransfer(segment),
+      loadedOverHttp: (segment, bytes, durationMs) => this.#loadedOverHttp(segment, bytes, durationMs),
       loadedWithoutHttp: (segment, delivery) => this.#loadedWithoutHttp(segment, delivery),
-      get httpLoader() {
-        return engine.#httpLoader();
-      },
+      customHttpLoader: () => (engine.#customHttp ? engine.#httpLoader() : undefined),
+      defaultHttpLoader: () => engine.#httpLoader(),
     });
     live.add(this);
   }
@@ -121,6 +127,12 @@ export class ShoalEngine {
     if (this.#hls) throw new Error('Shoal: this engine is already attached to an Hls instance');
     this.#hls = hls;
     if (hls.config.fLoader !== this.loaderClass) this.#previousFragmentLoader = hls.config.fLoader;
+    const defaults = (hls.constructor as { DefaultConfig?: Partial<HlsConfig> }).DefaultConfig;
+    this.#customHttp =
+      this.#previousFragmentLoader !== undefined ||
+      hls.config.loader !== defaults?.loader ||
+      hls.config.xhrSetup !== undefined ||
+      hls.config.fetchSetup !== undefined;
     hls.config.fLoader = this.loaderClass;
     hls.on('hlsDestroying', () => void this.destroy());
     return this;
@@ -147,6 +159,8 @@ export class ShoalEngine {
     const swarms = [...this.#swarms.values()];
     this.#swarms.clear();
     await Promise.all(swarms.map((swarm) => swarm.close().catch(() => {})));
+    for (const arriving of this.#arriving.values()) arriving.fail();
+    this.#arriving.clear();
     this.#cache.clear();
     this.#swarmOfSegment.clear();
     this.#events.clear();
@@ -172,7 +186,7 @@ export class ShoalEngine {
         sn: frag.sn,
         swarmId,
       });
-      return { swarmId, segmentId };
+      return { swarmId, segmentId, live: level?.details?.live === true };
     } catch (error) {
       this.#events.emit('error', { message: 'swarmId or segmentId hook threw; loading over HTTP', error });
       return undefined;
@@ -212,7 +226,7 @@ export class ShoalEngine {
       },
     );
     return new Swarm(swarmId, room, {
-      cache: this.#cache,
+      source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId),
       upload: () => this.config.upload,
       now: () => performance.now(),
       listener: {
@@ -234,10 +248,40 @@ export class ShoalEngine {
     });
   }
 
-  #store(segment: SegmentRef, data: ArrayBuffer): void {
-    if (!this.#cache.put(segment.segmentId, data)) return;
-    this.#swarmOfSegment.set(segment.segmentId, segment.swarmId);
-    this.#swarm(segment.swarmId)?.announce(segment.segmentId);
+  /**
+   * Makes a segment being received visible to peers, who may ask for it and get its bytes
+   * relayed as they arrive; settles into the cache, or is withdrawn.
+   */
+  #openTransfer(segment: SegmentRef): Transfer {
+    const { segmentId, swarmId } = segment;
+    const sink = new PartialSegment();
+    this.#arriving.get(segmentId)?.fail();
+    this.#arriving.set(segmentId, sink);
+    const swarm = this.#swarm(swarmId);
+    swarm?.announceLoading(segmentId);
+    const settle = () => {
+      if (this.#arriving.get(segmentId) === sink) this.#arriving.delete(segmentId);
+    };
+    return {
+      sink,
+      complete: (data) => {
+        if (sink.state !== 'loading') return;
+        sink.complete();
+        settle();
+        if (this.#cache.put(segmentId, data)) {
+          this.#swarmOfSegment.set(segmentId, swarmId);
+          swarm?.announce(segmentId);
+        } else {
+          swarm?.withdraw([segmentId]);
+        }
+      },
+      fail: () => {
+        if (sink.state !== 'loading') return;
+        sink.fail();
+        settle();
+        if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
+      },
+    };
   }
 
   #withdraw(segmentIds: string[]): void {
@@ -248,12 +292,11 @@ export class ShoalEngine {
     }
   }
 
-  #loadedOverHttp(segment: SegmentRef | undefined, data: ArrayBuffer, durationMs: number): void {
-    this.#counters.httpBytes += data.byteLength;
+  #loadedOverHttp(segment: SegmentRef | undefined, bytes: number, durationMs: number): void {
+    this.#counters.httpBytes += bytes;
     if (!segment) return;
     this.#counters.segments.http++;
-    this.#store(segment, data);
-    this.#events.emit('segment-loaded', { segmentId: segment.segmentId, source: 'http', bytes: data.byteLength, durationMs });
+    this.#events.emit('segment-loaded', { segmentId: segment.segmentId, source: 'http', bytes, durationMs });
   }
 
   #loadedWithoutHttp(segment: SegmentRef, delivery: NonHttpDelivery): void {
@@ -261,7 +304,6 @@ export class ShoalEngine {
     if (delivery.source === 'p2p') {
       this.#counters.p2pBytes += bytes;
       this.#counters.segments.p2p++;
-      this.#store(segment, delivery.data);
     } else {
       this.#counters.segments.cache++;
     }

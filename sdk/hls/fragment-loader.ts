@@ -8,19 +8,29 @@ import type {
   LoaderContext,
   LoaderStats,
 } from 'hls.js';
-import type { NonHttpDelivery, SegmentRef } from '../scheduler/segment-scheduler.ts';
+import type { NonHttpDelivery, SegmentRef, Transfer } from '../scheduler/segment-scheduler.ts';
+import { fetchSegment } from './http-fetch.ts';
+
+type HttpLoaderClass = new (config: HlsConfig) => Loader<LoaderContext>;
 
 /** What the fragment loader needs from its engine. */
 export interface LoaderHost {
   /** The segment a fragment load is for, or undefined when it must go straight to HTTP. */
   describe(context: FragmentLoaderContext): SegmentRef | undefined;
   fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined>;
-  /** A segment came over HTTP: cache it, announce it, count it. Gets a copy it may keep. */
-  loadedOverHttp(segment: SegmentRef | undefined, data: ArrayBuffer, durationMs: number): void;
+  /** Announces a segment as arriving over HTTP; the loader settles the transfer. */
+  openTransfer(segment: SegmentRef): Transfer;
+  /** A segment came over HTTP: count it. */
+  loadedOverHttp(segment: SegmentRef | undefined, bytes: number, durationMs: number): void;
   /** A segment came from the cache or a peer and is being handed to hls.js. */
   loadedWithoutHttp(segment: SegmentRef, delivery: NonHttpDelivery): void;
-  /** hls.js's own loader class (XHR or fetch), used for every HTTP load. */
-  httpLoader: new (config: HlsConfig) => Loader<LoaderContext>;
+  /**
+   * hls.js's own loader class (XHR or fetch) when the page customised HTTP loading, which only
+   * it honours; otherwise undefined, and Shoal fetches segments itself, chunk by chunk.
+   */
+  customHttpLoader(): HttpLoaderClass | undefined;
+  /** The loader class for loads Shoal does not handle (parts, init segments, other tracks). */
+  defaultHttpLoader(): HttpLoaderClass;
 }
 
 function emptyStats(): LoaderStats {
@@ -60,6 +70,7 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
     readonly #hlsConfig: HlsConfig;
     readonly #abort = new AbortController();
     #http: Loader<LoaderContext> | undefined;
+    #transfer: Transfer | undefined;
     #callbacks: LoaderCallbacks<FragmentLoaderContext> | undefined;
 
     constructor(config: HlsConfig) {
@@ -104,6 +115,7 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
 
     #stop(): void {
       this.#abort.abort();
+      this.#transfer?.fail();
       const http = this.#http;
       this.#http = undefined;
       http?.destroy();
@@ -123,23 +135,38 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
     }
 
     #loadOverHttp(segment: SegmentRef | undefined, context: FragmentLoaderContext, config: LoaderConfiguration): void {
-      const http = new host.httpLoader(this.#hlsConfig);
+      if (segment && !host.customHttpLoader()) {
+        void this.#fetchOverHttp(segment, context, config);
+        return;
+      }
+      const HttpLoader = segment ? (host.customHttpLoader() as HttpLoaderClass) : host.defaultHttpLoader();
+      const http = new HttpLoader(this.#hlsConfig);
       this.#http = http;
+      const transfer = segment ? host.openTransfer(segment) : undefined;
+      this.#transfer = transfer;
       const httpStartedAt = performance.now();
       const own = this;
       http.load(context, config, {
         onSuccess(response, stats, _context, networkDetails) {
           copyStats(stats, own.stats);
           if (response.data instanceof ArrayBuffer) {
-            host.loadedOverHttp(segment, response.data.slice(0), performance.now() - httpStartedAt);
+            const data = response.data.slice(0);
+            transfer?.sink.start(data.byteLength);
+            transfer?.sink.append(new Uint8Array(data));
+            transfer?.complete(data);
+            host.loadedOverHttp(segment, data.byteLength, performance.now() - httpStartedAt);
+          } else {
+            transfer?.fail();
           }
           own.#finish()?.onSuccess(response, own.stats, context, networkDetails);
         },
         onError(error, _context, networkDetails, stats) {
+          transfer?.fail();
           copyStats(stats, own.stats);
           own.#finish()?.onError(error, context, networkDetails, own.stats);
         },
         onTimeout(stats, _context, networkDetails) {
+          transfer?.fail();
           copyStats(stats, own.stats);
           own.#finish()?.onTimeout(own.stats, context, networkDetails);
         },
@@ -148,6 +175,41 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
           own.#callbacks?.onProgress?.(own.stats, context, data, networkDetails);
         },
       });
+    }
+
+    async #fetchOverHttp(segment: SegmentRef, context: FragmentLoaderContext, config: LoaderConfiguration): Promise<void> {
+      const transfer = host.openTransfer(segment);
+      this.#transfer = transfer;
+      const result = await fetchSegment({
+        url: context.url,
+        rangeStart: context.rangeStart,
+        rangeEnd: context.rangeEnd,
+        signal: this.#abort.signal,
+        firstByteTimeoutMs: config.loadPolicy.maxTimeToFirstByteMs,
+        totalTimeoutMs: config.loadPolicy.maxLoadTimeMs,
+        onSize: (total) => transfer.sink.start(total),
+        onChunk: (chunk) => transfer.sink.append(chunk),
+        now: () => performance.now(),
+      });
+      const { stats } = this;
+      if (!result.ok) {
+        transfer.fail();
+        if (result.reason === 'aborted') return;
+        stats.loading.end = performance.now();
+        const callbacks = this.#finish();
+        if (result.reason === 'timeout') callbacks?.onTimeout(stats, context, null);
+        else callbacks?.onError({ code: result.status, text: result.text }, context, null, stats);
+        return;
+      }
+      transfer.complete(result.data);
+      stats.loading.start = result.startedAt;
+      stats.loading.first = result.firstByteAt;
+      stats.loading.end = result.endedAt;
+      stats.loaded = stats.total = result.data.byteLength;
+      stats.chunkCount = 1;
+      host.loadedOverHttp(segment, result.data.byteLength, result.endedAt - result.startedAt);
+      // hls.js transfers the payload to its transmux worker, detaching it: it gets a copy.
+      this.#finish()?.onSuccess({ url: result.url, data: result.data.slice(0), code: result.status }, stats, context, null);
     }
 
     /** Hands out the callbacks once: a load settles exactly once. */

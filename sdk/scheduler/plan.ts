@@ -1,12 +1,14 @@
 /**
- * Pure decisions for one segment: from the cache, from which peer and for how long, or over
- * HTTP. No I/O and no clock here, so the browser, the unit tests and the swarm simulator run the
- * same choices.
+ * Pure decisions for one segment: from the cache, from which peer and for how long, wait for
+ * the swarm, or HTTP. No I/O and no clock here, so the browser, the unit tests and the swarm
+ * simulator run the same choices.
  */
 
-/** What the scheduler knows of a peer that announced it holds the wanted segment. */
+/** What the scheduler knows of a peer that announced the wanted segment. */
 export interface PeerCandidate {
   id: string;
+  /** True when the peer holds the whole segment; false while it is still arriving there. */
+  whole: boolean;
   /** Measured delivery rate in bytes/s, undefined until a transfer from it completed. */
   throughputBytesPerSec: number | undefined;
   /** Requests to this peer still in flight. */
@@ -15,27 +17,36 @@ export interface PeerCandidate {
 
 export interface PlanInput {
   cached: boolean;
+  /** Peers that announced the segment, whole or arriving. */
   holders: PeerCandidate[];
-  /** Seconds of media buffered ahead of the playhead. */
+  /** A live segment: other viewers are likely to want it at about the same moment. */
+  live: boolean;
+  /** Time already spent on this segment (waiting, failed attempts), in ms. */
+  elapsedMs: number;
+  /** Seconds of media buffered ahead of the playhead when the segment was asked for. */
   bufferAheadSec: number;
   bufferSafetyMarginSec: number;
   minPeerTimeoutMs: number;
   maxPeerTimeoutMs: number;
+  /** Longest wait for a peer to announce a live segment nobody announced yet. */
+  liveWaitMaxMs: number;
   /** Requests one peer may serve us at once. */
   maxRequestsPerPeer: number;
-  /** A number in [0, 1): breaks ties so load spreads across equally good peers. */
+  /** A number in [0, 1): spreads waits and breaks ties so load spreads across peers. */
   random: number;
 }
 
 export type Plan =
   | { source: 'cache' }
   | { source: 'peer'; peerId: string; timeoutMs: number }
-  | { source: 'http'; reason: 'no-holder' | 'holders-busy' };
+  | { source: 'wait'; timeoutMs: number }
+  | { source: 'http'; reason: 'no-holder' | 'holders-busy' | 'no-time' };
 
 /**
- * The time a peer may take: what the buffer can spare beyond the safety margin, within the
- * configured bounds. An empty buffer still gives a peer the minimum, because a peer on a good
- * link is as fast as the CDN; the first-byte timeout cuts a slow one short.
+ * The whole time peers may take for a segment, counted from when it was asked for: what the
+ * buffer can spare beyond the safety margin, within the configured bounds. An empty buffer
+ * still gives a peer the minimum, because a peer on a good link is as fast as the CDN; the
+ * first-byte timeout cuts a slow one short.
  */
 export function peerTimeoutMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferSafetyMarginSec' | 'minPeerTimeoutMs' | 'maxPeerTimeoutMs'>): number {
   const spareMs = (input.bufferAheadSec - input.bufferSafetyMarginSec) * 1000;
@@ -43,24 +54,45 @@ export function peerTimeoutMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferS
 }
 
 /**
- * Best peer to ask: the fastest measured, discounted by the requests it is already serving us;
- * a peer never measured is scored as the median of those measured, so new peers get tried.
+ * Best peer to ask: whole holders before ones still receiving, then the fastest measured,
+ * discounted by the requests it is already serving us; a peer never measured is scored as the
+ * median of those measured, so new peers get tried.
  */
 export function choosePeer(holders: PeerCandidate[], maxRequestsPerPeer: number, random: number): PeerCandidate | undefined {
   const free = holders.filter((p) => p.activeRequests < maxRequestsPerPeer);
-  if (free.length === 0) return undefined;
-  const measured = free.map((p) => p.throughputBytesPerSec).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+  const whole = free.filter((p) => p.whole);
+  const pool = whole.length > 0 ? whole : free;
+  if (pool.length === 0) return undefined;
+  const measured = pool.map((p) => p.throughputBytesPerSec).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
   const assumed = measured.length > 0 ? (measured[Math.floor(measured.length / 2)] as number) : 1;
   const score = (p: PeerCandidate) => (p.throughputBytesPerSec ?? assumed) / (1 + p.activeRequests);
-  const best = Math.max(...free.map(score));
-  const top = free.filter((p) => score(p) >= best * 0.9);
+  const best = Math.max(...pool.map(score));
+  const top = pool.filter((p) => score(p) >= best * 0.9);
   return top[Math.floor(random * top.length)];
+}
+
+/**
+ * Live coordination: a live segment nobody announced yet is not fetched from the CDN at once.
+ * The viewer waits a random part of what its buffer can spare (up to `liveWaitMaxMs`), and the
+ * first viewer whose wait ends fetches it over HTTP and announces it as loading; everyone who
+ * hears that asks it (or a peer relaying it) instead, and each relays chunk by chunk. So about
+ * one viewer per neighbourhood pays the CDN, and nobody waits past what its buffer allows.
+ */
+export function liveWaitMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferSafetyMarginSec' | 'liveWaitMaxMs' | 'elapsedMs' | 'random'>): number {
+  const spareMs = (input.bufferAheadSec - input.bufferSafetyMarginSec) * 1000 - input.elapsedMs;
+  return Math.max(0, Math.round(input.random * Math.min(input.liveWaitMaxMs, spareMs / 2)));
 }
 
 export function planSegmentLoad(input: PlanInput): Plan {
   if (input.cached) return { source: 'cache' };
-  if (input.holders.length === 0) return { source: 'http', reason: 'no-holder' };
+  const budgetMs = peerTimeoutMs(input) - input.elapsedMs;
+  if (input.holders.length === 0) {
+    if (!input.live || input.elapsedMs > 0) return { source: 'http', reason: 'no-holder' };
+    const wait = liveWaitMs(input);
+    return wait > 0 ? { source: 'wait', timeoutMs: wait } : { source: 'http', reason: 'no-holder' };
+  }
+  if (budgetMs <= 0) return { source: 'http', reason: 'no-time' };
   const peer = choosePeer(input.holders, input.maxRequestsPerPeer, input.random);
   if (!peer) return { source: 'http', reason: 'holders-busy' };
-  return { source: 'peer', peerId: peer.id, timeoutMs: peerTimeoutMs(input) };
+  return { source: 'peer', peerId: peer.id, timeoutMs: budgetMs };
 }

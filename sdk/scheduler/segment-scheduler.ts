@@ -1,27 +1,42 @@
 import type { ShoalConfig } from '../config.ts';
+import type { PartialSegment } from '../store/partial-segment.ts';
 import { planSegmentLoad, type PeerCandidate } from './plan.ts';
 
-/** A segment as the scheduler sees it: its id and the swarm it belongs to. */
+/** A segment as the scheduler sees it: its id, its swarm, and whether it is live. */
 export interface SegmentRef {
   segmentId: string;
   swarmId: string;
+  live: boolean;
 }
 
 /** The part of a swarm the scheduler uses; the simulator provides its own. */
 export interface PeerSource {
   holdersOf(segmentId: string): PeerCandidate[];
-  request(peerId: string, segmentId: string, options: { timeoutMs: number; firstByteTimeoutMs: number; signal?: AbortSignal }): Promise<{
-    data: ArrayBuffer;
-    startedAt: number;
-    firstByteAt: number;
-    endedAt: number;
-  }>;
+  /** Resolves true as soon as a peer announces `segmentId`, false after `timeoutMs`. */
+  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal): Promise<boolean>;
+  /** Fetches from one peer into `sink`, which others may already be reading from. */
+  request(
+    peerId: string,
+    segmentId: string,
+    options: { timeoutMs: number; firstByteTimeoutMs: number; signal: AbortSignal; sink: PartialSegment },
+  ): Promise<{ data: ArrayBuffer; startedAt: number; firstByteAt: number; endedAt: number }>;
+}
+
+/** A segment being received, visible to peers (announced as loading) until it settles. */
+export interface Transfer {
+  sink: PartialSegment;
+  /** The segment arrived whole: cache it and announce it. */
+  complete(data: ArrayBuffer): void;
+  /** It did not: withdraw the announcement; readers relaying it fail over. */
+  fail(): void;
 }
 
 export interface SchedulerDeps {
-  config: Pick<ShoalConfig, 'bufferSafetyMarginSec' | 'minPeerTimeoutMs' | 'maxPeerTimeoutMs' | 'peerFirstByteTimeoutMs'>;
+  config: Pick<ShoalConfig, 'bufferSafetyMarginSec' | 'minPeerTimeoutMs' | 'maxPeerTimeoutMs' | 'peerFirstByteTimeoutMs' | 'liveWaitMaxMs'>;
   cached(segmentId: string): ArrayBuffer | undefined;
   peers(swarmId: string): PeerSource | undefined;
+  /** Starts a transfer of `segment`, announcing it to the swarm as loading. */
+  openTransfer(segment: SegmentRef): Transfer;
   bufferAheadSec(): number;
   now(): number;
   random(): number;
@@ -42,12 +57,13 @@ export interface NonHttpDelivery {
 /** Peers tried for one segment before HTTP takes over. */
 const MAX_PEER_ATTEMPTS = 2;
 /** Requests one peer may serve us at once. */
-const MAX_REQUESTS_PER_PEER = 2;
+const MAX_REQUESTS_PER_PEER = 3;
 
 /**
- * One segment's way short of HTTP: the cache, then peers that hold it, within the time the
- * player's buffer can spare. Resolves undefined whenever HTTP must do it; never rejects for a
- * peer's fault, so no peer can turn into a player error.
+ * One segment's way short of HTTP: the cache, then peers that hold it or are receiving it,
+ * within the time the player's buffer can spare; for a live segment nobody announced yet, a
+ * short wait for the swarm first. Resolves undefined whenever HTTP must do it; never rejects
+ * for a peer's fault, so no peer can turn into a player error.
  */
 export class SegmentScheduler {
   constructor(private readonly deps: SchedulerDeps) {}
@@ -60,33 +76,43 @@ export class SegmentScheduler {
     const swarm = deps.peers(segment.swarmId);
     if (!swarm) return undefined;
 
+    const bufferAheadSec = deps.bufferAheadSec();
     const tried = new Set<string>();
-    let deadline: number | undefined;
-    for (let attempt = 0; attempt < MAX_PEER_ATTEMPTS && !signal.aborted; attempt++) {
-      const holders = swarm.holdersOf(segment.segmentId).filter((p) => !tried.has(p.id));
+    let waited = false;
+    while (tried.size < MAX_PEER_ATTEMPTS && !signal.aborted) {
+      const elapsedMs = deps.now() - startedAt;
       const plan = planSegmentLoad({
         cached: false,
-        holders,
-        bufferAheadSec: deps.bufferAheadSec(),
+        holders: swarm.holdersOf(segment.segmentId).filter((p) => !tried.has(p.id)),
+        live: segment.live && !waited,
+        elapsedMs,
+        bufferAheadSec,
         bufferSafetyMarginSec: deps.config.bufferSafetyMarginSec,
         minPeerTimeoutMs: deps.config.minPeerTimeoutMs,
         maxPeerTimeoutMs: deps.config.maxPeerTimeoutMs,
+        liveWaitMaxMs: deps.config.liveWaitMaxMs,
         maxRequestsPerPeer: MAX_REQUESTS_PER_PEER,
         random: deps.random(),
       });
-      if (plan.source !== 'peer') return undefined;
-      deadline ??= startedAt + plan.timeoutMs;
-      const timeoutMs = deadline - deps.now();
-      if (timeoutMs < deps.config.peerFirstByteTimeoutMs) return undefined;
+      if (plan.source === 'wait') {
+        waited = true;
+        if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal))) return undefined;
+        continue;
+      }
+      if (plan.source !== 'peer' || plan.timeoutMs < deps.config.peerFirstByteTimeoutMs) return undefined;
       tried.add(plan.peerId);
+      const transfer = deps.openTransfer(segment);
       try {
         const delivery = await swarm.request(plan.peerId, segment.segmentId, {
-          timeoutMs,
+          timeoutMs: plan.timeoutMs,
           firstByteTimeoutMs: deps.config.peerFirstByteTimeoutMs,
           signal,
+          sink: transfer.sink,
         });
+        transfer.complete(delivery.data);
         return { source: 'p2p', peerId: plan.peerId, ...delivery };
       } catch (error) {
+        transfer.fail();
         deps.peerFailed(segment, plan.peerId, error instanceof Error ? error.message : String(error));
       }
     }

@@ -1,6 +1,6 @@
 import type { MessageAction, Room, JsonValue } from '@trystero-p2p/core';
 import type { PeerCandidate } from '../scheduler/plan.ts';
-import type { MemorySegmentCache } from '../store/memory-cache.ts';
+import type { PartialSegment } from '../store/partial-segment.ts';
 import {
   CHUNK_BYTES,
   CONTROL_ACTION,
@@ -27,6 +27,8 @@ export interface PeerRequestOptions {
   /** Deadline for the first chunk. */
   firstByteTimeoutMs: number;
   signal?: AbortSignal;
+  /** Receives the chunks as they arrive, so they can be relayed before the segment is whole. */
+  sink: PartialSegment;
 }
 
 export interface PeerDelivery {
@@ -46,7 +48,8 @@ export interface SwarmListener {
 }
 
 export interface SwarmOptions {
-  cache: MemorySegmentCache;
+  /** What this viewer can serve of a segment: whole bytes, bytes still arriving, or nothing. */
+  source: (segmentId: string) => ArrayBuffer | PartialSegment | undefined;
   upload: () => boolean;
   listener: SwarmListener;
   now: () => number;
@@ -54,6 +57,7 @@ export interface SwarmOptions {
 
 interface RemotePeer {
   have: Set<string>;
+  loading: Set<string>;
   throughputBytesPerSec: number | undefined;
   activeRequests: number;
   /** Uploads to this peer in flight, by the peer's request id. */
@@ -63,7 +67,8 @@ interface RemotePeer {
 interface PendingRequest {
   peerId: string;
   segmentId: string;
-  buffer: Uint8Array | undefined;
+  sink: PartialSegment;
+  total: number | undefined;
   received: number;
   startedAt: number;
   firstByteAt: number;
@@ -87,8 +92,11 @@ export class Swarm {
   readonly #data: MessageAction<ArrayBuffer>;
   readonly #peers = new Map<string, RemotePeer>();
   readonly #pending = new Map<number, PendingRequest>();
-  /** Segments of this swarm held in the cache, as announced to peers. */
+  /** Segments of this swarm announced to peers as held whole, and as arriving. */
   readonly #announced = new Set<string>();
+  readonly #announcedLoading = new Set<string>();
+  /** Callers waiting for a peer to announce a segment. */
+  readonly #holderWaiters = new Map<string, Set<() => void>>();
   #nextRequestId = 1;
   #closed = false;
 
@@ -110,25 +118,58 @@ export class Swarm {
     return this.#peers.size;
   }
 
-  /** Peers that announced holding `segmentId`, as the scheduler sees them. */
+  /** Peers that announced `segmentId`, whole or arriving, as the scheduler sees them. */
   holdersOf(segmentId: string): PeerCandidate[] {
     const holders: PeerCandidate[] = [];
     for (const [id, peer] of this.#peers) {
-      if (peer.have.has(segmentId)) holders.push({ id, throughputBytesPerSec: peer.throughputBytesPerSec, activeRequests: peer.activeRequests });
+      const whole = peer.have.has(segmentId);
+      if (whole || peer.loading.has(segmentId)) {
+        holders.push({ id, whole, throughputBytesPerSec: peer.throughputBytesPerSec, activeRequests: peer.activeRequests });
+      }
     }
     return holders;
   }
 
-  /** Tells peers this viewer now holds `segmentId`. */
+  /** Resolves true as soon as a peer announces `segmentId` (or one already has), false after `timeoutMs`. */
+  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    if (this.holdersOf(segmentId).length > 0) return Promise.resolve(true);
+    if (signal.aborted || this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let waiters = this.#holderWaiters.get(segmentId);
+      if (!waiters) this.#holderWaiters.set(segmentId, (waiters = new Set()));
+      const done = (found: boolean) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        waiters.delete(onHolder);
+        if (waiters.size === 0) this.#holderWaiters.delete(segmentId);
+        resolve(found);
+      };
+      const onHolder = () => done(true);
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      waiters.add(onHolder);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Tells peers `segmentId` is arriving here and can be asked for already. */
+  announceLoading(segmentId: string): void {
+    if (this.#announced.has(segmentId) || this.#announcedLoading.has(segmentId)) return;
+    this.#announcedLoading.add(segmentId);
+    this.#sendControl({ t: 'loading', ids: [segmentId] });
+  }
+
+  /** Tells peers this viewer now holds `segmentId` whole. */
   announce(segmentId: string): void {
     if (this.#announced.has(segmentId)) return;
+    this.#announcedLoading.delete(segmentId);
     this.#announced.add(segmentId);
     this.#sendControl({ t: 'have', ids: [segmentId], reset: false });
   }
 
-  /** Tells peers these segments are gone from this viewer's cache. */
+  /** Tells peers these segments are gone from this viewer (evicted, or their loading failed). */
   withdraw(segmentIds: string[]): void {
-    const gone = segmentIds.filter((id) => this.#announced.delete(id));
+    const gone = segmentIds.filter((id) => this.#announced.delete(id) || this.#announcedLoading.delete(id));
     if (gone.length > 0) this.#sendControl({ t: 'lost', ids: gone });
   }
 
@@ -150,7 +191,8 @@ export class Swarm {
       const pending: PendingRequest = {
         peerId,
         segmentId,
-        buffer: undefined,
+        sink: options.sink,
+        total: undefined,
         received: 0,
         startedAt,
         firstByteAt: 0,
@@ -201,12 +243,13 @@ export class Swarm {
 
   #onPeerJoin(peerId: string): void {
     if (this.#closed || this.#peers.has(peerId)) return;
-    this.#peers.set(peerId, { have: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map() });
+    this.#peers.set(peerId, { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map() });
     this.options.listener.peerConnected(peerId);
     const ids = [...this.#announced];
     for (let i = 0; i === 0 || i < ids.length; i += MAX_IDS_PER_MESSAGE) {
       this.#sendControlTo(peerId, { t: 'have', ids: ids.slice(i, i + MAX_IDS_PER_MESSAGE), reset: i === 0 });
     }
+    if (this.#announcedLoading.size > 0) this.#sendControlTo(peerId, { t: 'loading', ids: [...this.#announcedLoading].slice(0, MAX_IDS_PER_MESSAGE) });
   }
 
   #onPeerLeave(peerId: string): void {
@@ -235,10 +278,24 @@ export class Swarm {
     switch (message.t) {
       case 'have':
         if (message.reset) peer.have.clear();
-        for (const id of message.ids) peer.have.add(id);
+        for (const id of message.ids) {
+          peer.have.add(id);
+          peer.loading.delete(id);
+          this.#wakeHolderWaiters(id);
+        }
+        break;
+      case 'loading':
+        for (const id of message.ids) {
+          if (peer.have.has(id)) continue;
+          peer.loading.add(id);
+          this.#wakeHolderWaiters(id);
+        }
         break;
       case 'lost':
-        for (const id of message.ids) peer.have.delete(id);
+        for (const id of message.ids) {
+          peer.have.delete(id);
+          peer.loading.delete(id);
+        }
         break;
       case 'req':
         void this.#serve(peerId, peer, message.rid, message.id);
@@ -252,6 +309,7 @@ export class Swarm {
         const request = this.#pending.get(message.rid);
         if (request?.peerId === peerId) {
           peer.have.delete(request.segmentId);
+          peer.loading.delete(request.segmentId);
           request.fail('absent');
         }
         break;
@@ -260,25 +318,39 @@ export class Swarm {
   }
 
   async #serve(peerId: string, peer: RemotePeer, rid: number, segmentId: string): Promise<void> {
-    const data = this.options.upload() && this.#announced.has(segmentId) ? this.options.cache.get(segmentId) : undefined;
-    if (!data || peer.uploads.has(rid)) {
+    const announced = this.#announced.has(segmentId) || this.#announcedLoading.has(segmentId);
+    const source = this.options.upload() && announced ? this.options.source(segmentId) : undefined;
+    if (!source || peer.uploads.has(rid)) {
       this.#sendControlTo(peerId, { t: 'absent', rid });
       return;
     }
     const upload = { cancelled: false };
     peer.uploads.set(rid, upload);
     try {
-      for (let offset = 0; offset < data.byteLength && !upload.cancelled; offset += CHUNK_BYTES) {
-        const chunk = data.slice(offset, Math.min(offset + CHUNK_BYTES, data.byteLength));
-        const metadata: ChunkMetaJson = { rid, offset, total: data.byteLength };
-        await this.#data.send(chunk, { target: peerId, metadata });
-        if (!upload.cancelled) this.options.listener.uploaded(peerId, chunk.byteLength);
+      const total = source instanceof ArrayBuffer ? source.byteLength : await source.size();
+      const pieces = source instanceof ArrayBuffer ? [new Uint8Array(source)] : source.read();
+      let offset = 0;
+      for await (const piece of pieces) {
+        for (let start = 0; start < piece.byteLength && !upload.cancelled; start += CHUNK_BYTES) {
+          const chunk = piece.slice(start, Math.min(start + CHUNK_BYTES, piece.byteLength));
+          const metadata: ChunkMetaJson = { rid, offset, total };
+          offset += chunk.byteLength;
+          await this.#data.send(chunk.buffer, { target: peerId, metadata });
+          if (!upload.cancelled) this.options.listener.uploaded(peerId, chunk.byteLength);
+        }
+        if (upload.cancelled) return;
       }
+      if (offset !== total) throw new Error('source ended short');
     } catch {
-      // The channel closed under us; the peer's leave handler cleans up.
+      // The source failed or the channel closed: tell the peer, whose request falls back.
+      if (!upload.cancelled) this.#sendControlTo(peerId, { t: 'absent', rid });
     } finally {
       peer.uploads.delete(rid);
     }
+  }
+
+  #wakeHolderWaiters(segmentId: string): void {
+    for (const wake of [...(this.#holderWaiters.get(segmentId) ?? [])]) wake();
   }
 
   #onChunk(peerId: string, raw: unknown, metadata: unknown): void {
@@ -297,19 +369,20 @@ export class Swarm {
     const request = this.#pending.get(rid);
     // A chunk for a request already given up (cancelled, timed out) is expected; ignore it.
     if (!request || request.peerId !== peerId) return;
-    if (request.buffer === undefined) {
-      request.buffer = new Uint8Array(total);
+    if (request.total === undefined) {
+      request.total = total;
       request.firstByteAt = this.options.now();
+      request.sink.start(total);
     }
-    if (request.buffer.byteLength !== total || offset !== request.received) {
+    if (request.total !== total || offset !== request.received) {
       request.fail('corrupt');
       this.#dropPeer(peerId, 'chunks out of order or inconsistent size');
       return;
     }
-    request.buffer.set(bytes, offset);
+    request.sink.append(bytes.slice());
     request.received += bytes.byteLength;
     if (request.received === total) {
-      request.resolve({ data: request.buffer.buffer as ArrayBuffer, startedAt: request.startedAt, firstByteAt: request.firstByteAt, endedAt: this.options.now() });
+      request.resolve({ data: request.sink.complete(), startedAt: request.startedAt, firstByteAt: request.firstByteAt, endedAt: this.options.now() });
     }
   }
 

@@ -4,14 +4,17 @@
  * Control action `shoal-ctl` (JSON, one message per send):
  *   { t: 'have',   ids: string[], reset: boolean }  segments I hold in full; reset = this is my
  *                                                    whole set, else additions to it
- *   { t: 'lost',   ids: string[] }                  segments I no longer hold
+ *   { t: 'loading', ids: string[] }                 segments arriving here now (over HTTP or
+ *                                                    from a peer): ask, and I relay as they come
+ *   { t: 'lost',   ids: string[] }                  segments I no longer hold or load
  *   { t: 'req',    rid: number, id: string }        send me segment `id`; `rid` is mine to pick
  *   { t: 'cancel', rid: number }                    stop sending what `rid` asked for
  *   { t: 'absent', rid: number }                    I can't serve `rid` (not held, or no upload)
  *
  * Data action `shoal-dat` (binary): the answer to a `req`, streamed as chunks of at most
  * {@link CHUNK_BYTES}, each with metadata { rid, offset, total }; chunks of one answer arrive in
- * order, and the answer is complete when offset + chunk length === total.
+ * order, and the answer is complete when offset + chunk length === total. An answer relayed from
+ * a segment still arriving may pause between chunks; `absent` mid-answer means its source failed.
  *
  * Everything received is validated here; a peer that sends something else is misbehaving.
  */
@@ -29,11 +32,12 @@ export const MAX_IDS_PER_MESSAGE = 2000;
 export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 export type HaveMessage = { t: 'have'; ids: string[]; reset: boolean };
+export type LoadingMessage = { t: 'loading'; ids: string[] };
 export type LostMessage = { t: 'lost'; ids: string[] };
 export type RequestMessage = { t: 'req'; rid: number; id: string };
 export type CancelMessage = { t: 'cancel'; rid: number };
 export type AbsentMessage = { t: 'absent'; rid: number };
-export type ControlMessage = HaveMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage;
+export type ControlMessage = HaveMessage | LoadingMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage;
 
 export type ChunkMeta = { rid: number; offset: number; total: number };
 
@@ -51,9 +55,10 @@ export function parseControlMessage(data: unknown): Parsed<ControlMessage> {
     case 'have':
       if (!isIdList(data.ids) || typeof data.reset !== 'boolean') return { ok: false, reason: 'malformed have' };
       return { ok: true, value: { t: 'have', ids: data.ids, reset: data.reset } };
+    case 'loading':
     case 'lost':
-      if (!isIdList(data.ids)) return { ok: false, reason: 'malformed lost' };
-      return { ok: true, value: { t: 'lost', ids: data.ids } };
+      if (!isIdList(data.ids)) return { ok: false, reason: `malformed ${data.t}` };
+      return { ok: true, value: { t: data.t, ids: data.ids } };
     case 'req':
       if (!isRequestId(data.rid) || !isSegmentId(data.id)) return { ok: false, reason: 'malformed req' };
       return { ok: true, value: { t: 'req', rid: data.rid, id: data.id } };

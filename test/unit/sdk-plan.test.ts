@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choosePeer, peerTimeoutMs, planSegmentLoad, type PlanInput } from '../../sdk/scheduler/plan.ts';
+import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
 
 const base: PlanInput = {
   cached: false,
   holders: [],
+  live: false,
+  elapsedMs: 0,
+  liveWaitMaxMs: 2000,
   bufferAheadSec: 10,
   bufferSafetyMarginSec: 4,
   minPeerTimeoutMs: 1500,
@@ -12,6 +15,10 @@ const base: PlanInput = {
   maxRequestsPerPeer: 2,
   random: 0,
 };
+
+function peer(id: string, throughput: number | undefined, activeRequests = 0, whole = true): PeerCandidate {
+  return { id, whole, throughputBytesPerSec: throughput, activeRequests };
+}
 
 describe('plan', () => {
   it('gives a peer what the buffer can spare beyond the margin, within bounds', () => {
@@ -23,15 +30,17 @@ describe('plan', () => {
   it('prefers the cache, then a holder, else HTTP', () => {
     assert.deepEqual(planSegmentLoad({ ...base, cached: true }), { source: 'cache' });
     assert.deepEqual(planSegmentLoad(base), { source: 'http', reason: 'no-holder' });
-    const busy = [{ id: 'a', throughputBytesPerSec: 1e6, activeRequests: 2 }];
+    const busy = [peer('a', 1e6, 2)];
     assert.deepEqual(planSegmentLoad({ ...base, holders: busy }), { source: 'http', reason: 'holders-busy' });
-    const plan = planSegmentLoad({ ...base, holders: [{ id: 'a', throughputBytesPerSec: undefined, activeRequests: 0 }] });
+    const plan = planSegmentLoad({ ...base, holders: [peer('a', undefined)] });
     assert.deepEqual(plan, { source: 'peer', peerId: 'a', timeoutMs: 6000 });
+    assert.deepEqual(planSegmentLoad({ ...base, holders: [peer('a', undefined)], elapsedMs: 2500 }), { source: 'peer', peerId: 'a', timeoutMs: 3500 }, 'time already spent counts');
+    assert.deepEqual(planSegmentLoad({ ...base, holders: [peer('a', undefined)], elapsedMs: 6000 }), { source: 'http', reason: 'no-time' });
   });
 
   it('picks the fastest peer, discounting its load, and spreads ties', () => {
-    const fast = { id: 'fast', throughputBytesPerSec: 4e6, activeRequests: 0 };
-    const slow = { id: 'slow', throughputBytesPerSec: 1e6, activeRequests: 0 };
+    const fast = peer('fast', 4e6);
+    const slow = peer('slow', 1e6);
     assert.equal(choosePeer([slow, fast], 2, 0)?.id, 'fast');
     assert.equal(choosePeer([slow, { ...fast, activeRequests: 1 }, { ...slow, id: 'slow2', throughputBytesPerSec: 3e6 }], 2, 0)?.id, 'slow2');
     const twins = [{ ...fast, id: 'x' }, { ...fast, id: 'y' }];
@@ -39,12 +48,24 @@ describe('plan', () => {
   });
 
   it('scores an unmeasured peer as the median of the measured ones', () => {
-    const peers = [
-      { id: 'a', throughputBytesPerSec: 1e6, activeRequests: 0 },
-      { id: 'b', throughputBytesPerSec: 3e6, activeRequests: 0 },
-      { id: 'new', throughputBytesPerSec: undefined, activeRequests: 0 },
-    ];
+    const peers = [peer('a', 1e6), peer('b', 3e6), peer('new', undefined)];
     assert.equal(choosePeer(peers, 2, 0)?.id, 'b');
     assert.equal(choosePeer(peers.filter((p) => p.id !== 'b'), 2, 0.99)?.id, 'new');
+  });
+
+  it('prefers a peer holding the whole segment to a faster one still receiving it', () => {
+    assert.equal(choosePeer([peer('arriving', 9e6, 0, false), peer('whole', 1e6)], 2, 0)?.id, 'whole');
+    assert.equal(choosePeer([peer('arriving', 9e6, 0, false)], 2, 0)?.id, 'arriving');
+  });
+
+  it('waits a random part of the spare buffer for a live segment nobody announced, never for VOD', () => {
+    const live = { ...base, live: true, bufferAheadSec: 8 };
+    assert.deepEqual(planSegmentLoad({ ...live, random: 0.5 }), { source: 'wait', timeoutMs: 1000 });
+    assert.deepEqual(planSegmentLoad({ ...live, random: 0.999 }), { source: 'wait', timeoutMs: 1998 });
+    assert.deepEqual(planSegmentLoad({ ...live, random: 0 }), { source: 'http', reason: 'no-holder' });
+    assert.deepEqual(planSegmentLoad({ ...live, live: false, random: 0.5 }), { source: 'http', reason: 'no-holder' });
+    assert.equal(liveWaitMs({ ...live, bufferAheadSec: 5, random: 0.999 }), 500, 'at most half of what the buffer spares');
+    assert.equal(liveWaitMs({ ...live, bufferAheadSec: 2, random: 0.999 }), 0, 'no wait when the buffer is short');
+    assert.deepEqual(planSegmentLoad({ ...live, elapsedMs: 500, random: 0.5 }), { source: 'http', reason: 'no-holder' }, 'a wait that found nobody ends in HTTP');
   });
 });

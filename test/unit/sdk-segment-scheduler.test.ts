@@ -2,15 +2,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerCandidate } from '../../sdk/scheduler/plan.ts';
 import { SegmentScheduler, type PeerSource, type SchedulerDeps } from '../../sdk/scheduler/segment-scheduler.ts';
+import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 
-const segment = { segmentId: 'seg-1', swarmId: 'swarm' };
+const segment = { segmentId: 'seg-1', swarmId: 'swarm', live: false };
 
-function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[] } {
+function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[] } {
   const failures: string[] = [];
+  const transfers: string[] = [];
   return {
-    config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500 },
+    config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500, liveWaitMaxMs: 2000 },
     cached: () => undefined,
     peers: () => undefined,
+    openTransfer: () => ({ sink: new PartialSegment(), complete: () => transfers.push('complete'), fail: () => transfers.push('fail') }),
+    transfers,
     bufferAheadSec: () => 10,
     now: () => 0,
     random: () => 0,
@@ -20,10 +24,15 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
   };
 }
 
-function source(holders: PeerCandidate[], answer: (peerId: string, timeoutMs: number) => Promise<ArrayBuffer>): PeerSource & { asked: Array<[string, number]> } {
+function source(
+  holders: PeerCandidate[],
+  answer: (peerId: string, timeoutMs: number) => Promise<ArrayBuffer>,
+  waitForHolder: PeerSource['waitForHolder'] = async () => false,
+): PeerSource & { asked: Array<[string, number]> } {
   const asked: Array<[string, number]> = [];
   return {
     asked,
+    waitForHolder,
     holdersOf: () => holders,
     request: async (peerId, _id, options) => {
       asked.push([peerId, options.timeoutMs]);
@@ -32,7 +41,7 @@ function source(holders: PeerCandidate[], answer: (peerId: string, timeoutMs: nu
   };
 }
 
-const holder = (id: string, throughput?: number): PeerCandidate => ({ id, throughputBytesPerSec: throughput, activeRequests: 0 });
+const holder = (id: string, throughput?: number): PeerCandidate => ({ id, whole: true, throughputBytesPerSec: throughput, activeRequests: 0 });
 
 describe('segment scheduler', () => {
   it('serves from the cache first', async () => {
@@ -44,10 +53,12 @@ describe('segment scheduler', () => {
 
   it('asks the best holder with the time the buffer can spare', async () => {
     const peers = source([holder('slow', 1e5), holder('fast', 1e7)], async () => new ArrayBuffer(9));
-    const result = await new SegmentScheduler(deps({ peers: () => peers })).fetchWithoutHttp(segment, new AbortController().signal);
+    const d = deps({ peers: () => peers });
+    const result = await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal);
     assert.equal(result?.source, 'p2p');
     assert.equal(result?.peerId, 'fast');
     assert.deepEqual(peers.asked, [['fast', 6000]]);
+    assert.deepEqual(d.transfers, ['complete'], 'the segment was announced while arriving, then settled');
   });
 
   it('tries a second holder after a failure, then gives up to HTTP', async () => {
@@ -59,6 +70,7 @@ describe('segment scheduler', () => {
     assert.equal(result, undefined);
     assert.deepEqual(peers.asked.map(([id]) => id), ['a', 'b']);
     assert.equal(d.failures.length, 2);
+    assert.deepEqual(d.transfers, ['fail', 'fail']);
   });
 
   it('goes to HTTP at once when nobody holds the segment or P2P is off', async () => {
@@ -74,5 +86,29 @@ describe('segment scheduler', () => {
     });
     await new SegmentScheduler(deps({ peers: () => peers, now: () => now })).fetchWithoutHttp(segment, new AbortController().signal);
     assert.deepEqual(peers.asked.map(([id]) => id), ['a']);
+  });
+
+  it('for a live segment nobody announced, waits for the swarm and takes it from the peer that announces it', async () => {
+    const holders: PeerCandidate[] = [];
+    let waitedMs = 0;
+    const peers = source(holders, async () => new ArrayBuffer(3), async (_id, timeoutMs) => {
+      waitedMs = timeoutMs;
+      holders.push(holder('first'));
+      return true;
+    });
+    const result = await new SegmentScheduler(deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 })).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    assert.equal(waitedMs, 1000);
+    assert.equal(result?.peerId, 'first');
+  });
+
+  it('goes to HTTP when the live wait ends with nobody announcing', async () => {
+    let waits = 0;
+    const peers = source([], async () => new ArrayBuffer(3), async () => {
+      waits++;
+      return false;
+    });
+    const result = await new SegmentScheduler(deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 })).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    assert.equal(result, undefined);
+    assert.equal(waits, 1);
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemorySegmentCache } from '../../sdk/store/memory-cache.ts';
+import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 import { PeerRequestError, Swarm, type SwarmListener } from '../../sdk/swarm/swarm.ts';
 import { CHUNK_BYTES } from '../../sdk/swarm/wire.ts';
 import { FakeRoomBus } from '../support/fake-room.ts';
@@ -13,6 +14,7 @@ function segment(bytes: number, seed: number): ArrayBuffer {
 
 function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean } = {}) {
   const cache = new MemorySegmentCache(100_000_000);
+  const arriving = new Map<string, PartialSegment>();
   const events: string[] = [];
   let uploaded = 0;
   const listener: SwarmListener = {
@@ -21,13 +23,23 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean } 
     uploaded: (_id, bytes) => (uploaded += bytes),
     misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
   };
-  const swarm = new Swarm('swarm', bus.join(peerId), { cache, upload: () => options.upload ?? true, listener, now: () => performance.now() });
+  const source = (id: string) => cache.get(id) ?? arriving.get(id);
+  const swarm = new Swarm('swarm', bus.join(peerId), { source, upload: () => options.upload ?? true, listener, now: () => performance.now() });
   const hold = (id: string, data: ArrayBuffer) => {
     cache.put(id, data);
     swarm.announce(id);
   };
-  return { swarm, cache, events, hold, uploaded: () => uploaded };
+  /** Starts receiving `id` (as from HTTP): announced as loading, readable as it arrives. */
+  const receive = (id: string) => {
+    const partial = new PartialSegment();
+    arriving.set(id, partial);
+    swarm.announceLoading(id);
+    return partial;
+  };
+  return { swarm, cache, events, hold, receive, uploaded: () => uploaded };
 }
+
+const options = () => ({ timeoutMs: 5000, firstByteTimeoutMs: 5000, sink: new PartialSegment() });
 
 /** Waits until `condition` holds, polling the event loop (the fake bus delivers on timers). */
 async function until(condition: () => boolean): Promise<void> {
@@ -35,7 +47,6 @@ async function until(condition: () => boolean): Promise<void> {
   assert.ok(condition(), 'condition never held');
 }
 
-const options = { timeoutMs: 5000, firstByteTimeoutMs: 5000 };
 
 describe('swarm over a fake room', () => {
   it('learns who holds what, streams a multi-chunk segment intact and counts the upload', async () => {
@@ -46,7 +57,7 @@ describe('swarm over a fake room', () => {
     a.hold('seg-1', data);
     bus.connectAll();
     await until(() => b.swarm.holdersOf('seg-1').length === 1);
-    const delivery = await b.swarm.request('A', 'seg-1', options);
+    const delivery = await b.swarm.request('A', 'seg-1', options());
     assert.deepEqual(new Uint8Array(delivery.data), new Uint8Array(data));
     assert.ok(delivery.firstByteAt >= delivery.startedAt && delivery.endedAt >= delivery.firstByteAt);
     await until(() => a.uploaded() === data.byteLength);
@@ -59,8 +70,8 @@ describe('swarm over a fake room', () => {
     const b = viewer(bus, 'B');
     a.hold('seg-1', segment(100, 1));
     bus.connectAll();
-    await assert.rejects(b.swarm.request('A', 'seg-2', options), (e: unknown) => e instanceof PeerRequestError && e.failure === 'absent');
-    await assert.rejects(b.swarm.request('A', 'seg-1', options), (e: unknown) => e instanceof PeerRequestError && e.failure === 'absent');
+    await assert.rejects(b.swarm.request('A', 'seg-2', options()), (e: unknown) => e instanceof PeerRequestError && e.failure === 'absent');
+    await assert.rejects(b.swarm.request('A', 'seg-1', options()), (e: unknown) => e instanceof PeerRequestError && e.failure === 'absent');
     assert.equal(a.uploaded(), 0);
   });
 
@@ -91,9 +102,9 @@ describe('swarm over a fake room', () => {
       chunksOfFirst++;
       return undefined;
     };
-    await assert.rejects(b.swarm.request('A', 'seg-1', { timeoutMs: 2000, firstByteTimeoutMs: 30 }), (e: unknown) => e instanceof PeerRequestError && e.failure === 'first-byte-timeout');
+    await assert.rejects(b.swarm.request('A', 'seg-1', { timeoutMs: 2000, firstByteTimeoutMs: 30, sink: new PartialSegment() }), (e: unknown) => e instanceof PeerRequestError && e.failure === 'first-byte-timeout');
     // A later request completing means A has long processed the cancel.
-    await b.swarm.request('A', 'seg-2', options);
+    await b.swarm.request('A', 'seg-2', options());
     assert.ok(chunksAtCancel >= 0, 'a cancel was sent');
     assert.ok(chunksOfFirst <= chunksAtCancel + 2 && chunksOfFirst < 200, `upload stopped after the cancel (${chunksOfFirst} of 200 chunks sent, ${chunksAtCancel} at cancel)`);
   });
@@ -109,7 +120,7 @@ describe('swarm over a fake room', () => {
       const meta = metadata as { rid: number; offset: number; total: number };
       return { data, metadata: { ...meta, offset: meta.offset === CHUNK_BYTES ? 0 : meta.offset } };
     };
-    await assert.rejects(b.swarm.request('A', 'seg-1', options), (e: unknown) => e instanceof PeerRequestError && e.failure === 'corrupt');
+    await assert.rejects(b.swarm.request('A', 'seg-1', options()), (e: unknown) => e instanceof PeerRequestError && e.failure === 'corrupt');
     assert.ok(b.events.some((e) => e.startsWith('misbehaved A')));
     assert.equal(b.swarm.peerCount, 0);
   });
@@ -131,9 +142,57 @@ describe('swarm over a fake room', () => {
     const b = viewer(bus, 'B');
     a.hold('seg-1', segment(CHUNK_BYTES * 50, 1));
     bus.connectAll();
-    const pending = b.swarm.request('A', 'seg-1', options);
+    const pending = b.swarm.request('A', 'seg-1', options());
     await a.swarm.close();
     await assert.rejects(pending, (e: unknown) => e instanceof PeerRequestError && e.failure === 'disconnected');
     assert.ok(b.events.includes('leave A'));
+  });
+
+  it('relays a segment while it is still arriving, chunk by chunk, and the sink sees every byte', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    bus.connectAll();
+    const data = new Uint8Array(segment(CHUNK_BYTES * 2 + 500, 3));
+    const arriving = a.receive('seg-live');
+    await until(() => b.swarm.holdersOf('seg-live').length === 1);
+    assert.equal(b.swarm.holdersOf('seg-live')[0]!.whole, false, 'announced as loading, not whole');
+    const sink = new PartialSegment();
+    const fetched = b.swarm.request('A', 'seg-live', { timeoutMs: 5000, firstByteTimeoutMs: 5000, sink });
+    arriving.start(data.byteLength);
+    arriving.append(data.subarray(0, 1000));
+    await until(() => sink.received === 1000);
+    arriving.append(data.subarray(1000));
+    arriving.complete();
+    const delivery = await fetched;
+    assert.deepEqual(new Uint8Array(delivery.data), data);
+    assert.equal(sink.state, 'complete');
+  });
+
+  it('fails a relay whose source fails, with absent', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    bus.connectAll();
+    const arriving = a.receive('seg-live');
+    await until(() => b.swarm.holdersOf('seg-live').length === 1);
+    const fetched = b.swarm.request('A', 'seg-live', options());
+    arriving.start(CHUNK_BYTES * 3);
+    arriving.append(new Uint8Array(100));
+    arriving.fail();
+    await assert.rejects(fetched, (e: unknown) => e instanceof PeerRequestError && e.failure === 'absent');
+    assert.equal(b.swarm.holdersOf('seg-live').length, 0);
+  });
+
+  it('wakes a waiter when a peer announces the segment, and times out otherwise', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    bus.connectAll();
+    const signal = new AbortController().signal;
+    const found = b.swarm.waitForHolder('seg-9', 5000, signal);
+    a.receive('seg-9');
+    assert.equal(await found, true);
+    assert.equal(await b.swarm.waitForHolder('seg-10', 20, signal), false);
   });
 });
