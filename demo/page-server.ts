@@ -19,6 +19,12 @@ export interface PageServerOptions {
   trackerUrl: string;
   /** Base URL of the media origin. */
   originUrl: string;
+  /**
+   * Include Shoal's script tag. `false` serves the same page as plain hls.js, the baseline
+   * benchmarks compare against.
+   * @default true
+   */
+  shoal?: boolean;
 }
 
 export interface RunningPageServer {
@@ -33,7 +39,8 @@ export async function startPageServer(options: PageServerOptions): Promise<Runni
   const { port = 8080, host = '127.0.0.1' } = options;
   const app = express();
   const template = await readFile(root('demo/page/index.html'), 'utf8');
-  const page = template.replaceAll('{{TRACKER_URL}}', options.trackerUrl).replaceAll('{{ORIGIN_URL}}', options.originUrl);
+  const filled = template.replaceAll('{{TRACKER_URL}}', options.trackerUrl).replaceAll('{{ORIGIN_URL}}', options.originUrl);
+  const page = options.shoal === false ? filled.replace(/^.*<script src="\/dist\/shoal\.min\.js".*$\n/m, '') : filled;
   app.get('/', (_request, response) => {
     response.type('html').set('Cache-Control', 'no-store').send(page);
   });

@@ -57,7 +57,7 @@ async function refreshOrigin(): Promise<void> {
 }
 
 function refresh(): void {
-  const engine = Shoal.instances[0];
+  const engine = typeof Shoal === 'undefined' ? undefined : Shoal.instances[0];
   if (!engine) {
     setText('status', 'no Shoal engine on this page');
     return;

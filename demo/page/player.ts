@@ -17,6 +17,8 @@ interface DemoState {
   playingAt?: number;
   startedAt: number;
   fatalErrors: string[];
+  /** Distance from the live edge, sampled once a second while playing (live only). */
+  latencySamples: number[];
 }
 
 declare const Hls: any;
@@ -27,7 +29,7 @@ const verify = params.has('verify');
 const video = document.getElementById('video') as HTMLVideoElement;
 // Verification hashes the payload hls.js receives; its transmux worker would take it first.
 const hls = new Hls(verify ? { enableWorker: false } : {});
-const demo: DemoState = { hls, fragments: [], stalls: 0, stallSeconds: 0, startedAt: performance.now(), fatalErrors: [] };
+const demo: DemoState = { hls, fragments: [], stalls: 0, stallSeconds: 0, startedAt: performance.now(), fatalErrors: [], latencySamples: [] };
 (window as any).demo = demo;
 
 async function sha256(data: ArrayBuffer): Promise<string> {
@@ -57,6 +59,10 @@ video.addEventListener('waiting', () => {
   demo.stalls++;
   stallStartedAt = performance.now();
 });
+
+setInterval(() => {
+  if (!video.paused && Number.isFinite(hls.latency) && hls.latency > 0) demo.latencySamples.push(hls.latency);
+}, 1000);
 
 hls.loadSource(`${(window as any).demoOriginUrl}/${stream}/master.m3u8`);
 hls.attachMedia(video);

@@ -19,11 +19,11 @@ export interface Stack {
 }
 
 /** Starts tracker (unless `tracker: false`; then the page points at a closed port), origin, page and browser. */
-export async function startStack(options: { tracker?: boolean; origin?: OriginOptions } = {}): Promise<Stack> {
+export async function startStack(options: { tracker?: boolean; shoal?: boolean; origin?: OriginOptions } = {}): Promise<Stack> {
   const tracker = options.tracker === false ? undefined : await startTracker({ port: 0, host: '127.0.0.1' });
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', ...options.origin });
   const trackerUrl = tracker ? `ws://127.0.0.1:${tracker.port}` : 'ws://127.0.0.1:9';
-  const page = await startPageServer({ port: 0, host: '127.0.0.1', trackerUrl, originUrl: origin.url });
+  const page = await startPageServer({ port: 0, host: '127.0.0.1', trackerUrl, originUrl: origin.url, shoal: options.shoal ?? true });
   const executablePath = findChromium();
   if (!executablePath) throw new Error('no Chromium: run `node scripts/ensure-chromium.mjs`');
   const browser = await puppeteer.launch({ executablePath, headless: true, args: chromiumArgs });
@@ -48,6 +48,7 @@ export interface ViewerReport {
   startupMs: number | undefined;
   fatalErrors: string[];
   currentTime: number;
+  /** Mean distance from the live edge while playing; undefined for VOD. */
   liveLatencySec: number | undefined;
   stats: { httpBytes: number; p2pBytes: number; uploadedBytes: number; peers: number; p2p: string } | undefined;
 }
@@ -97,7 +98,7 @@ export async function report(page: Page): Promise<ViewerReport> {
     const w = window as any;
     const demo = w.demo;
     const video = document.getElementById('video') as HTMLVideoElement;
-    const liveSyncPosition = demo.hls.liveSyncPosition;
+    const samples: number[] = demo.latencySamples;
     return {
       fragments: demo.fragments,
       shoalLoads: w.shoalLoads,
@@ -107,7 +108,7 @@ export async function report(page: Page): Promise<ViewerReport> {
       startupMs: demo.playingAt === undefined ? undefined : demo.playingAt - demo.startedAt,
       fatalErrors: demo.fatalErrors,
       currentTime: video.currentTime,
-      liveLatencySec: typeof demo.hls.latency === 'number' && Number.isFinite(demo.hls.latency) ? demo.hls.latency : liveSyncPosition,
+      liveLatencySec: samples.length > 0 ? samples.reduce((a, b) => a + b, 0) / samples.length : undefined,
       stats: w.Shoal?.instances[0]?.stats(),
     };
   });
