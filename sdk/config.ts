@@ -32,7 +32,7 @@ export interface ShoalConfig {
   /**
    * Seconds of forward buffer held back for the HTTP fallback: a peer only gets the time the
    * player can spare beyond this margin.
-   * @default 3
+   * @default 1.5
    */
   bufferSafetyMarginSec: number;
   /**
@@ -43,8 +43,8 @@ export interface ShoalConfig {
    */
   liveWaitMaxMs: number;
   /**
-   * Shortest time a peer is given to deliver a whole segment, even with an empty buffer.
-   * @default 1500
+   * Shortest time a peer is given to deliver a whole segment, even with a short buffer.
+   * @default 1000
    */
   minPeerTimeoutMs: number;
   /**
@@ -57,6 +57,13 @@ export interface ShoalConfig {
    * @default 1000
    */
   peerFirstByteTimeoutMs: number;
+  /**
+   * Segments this viewer uploads to peers at once. Beyond it, peers are told to ask elsewhere,
+   * which spreads a new live segment down a relay tree instead of queueing every viewer on the
+   * first one to have it.
+   * @default 2
+   */
+  maxUploads: number;
   /**
    * Serve other viewers from this viewer's cache. `false` makes this viewer download-only.
    * @default true
@@ -95,11 +102,12 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   appId: 'shoal',
   maxPeers: 8,
   cacheBytes: 64 * 1024 * 1024,
-  bufferSafetyMarginSec: 3,
+  bufferSafetyMarginSec: 1.5,
   liveWaitMaxMs: 2000,
-  minPeerTimeoutMs: 1500,
+  minPeerTimeoutMs: 1000,
   maxPeerTimeoutMs: 8000,
   peerFirstByteTimeoutMs: 1000,
+  maxUploads: 2,
   upload: true,
   rtcConfig: undefined,
   swarmId: undefined,
@@ -169,6 +177,7 @@ const checks: { [K in keyof ShoalConfig]: Check } = {
   minPeerTimeoutMs: positiveInteger,
   maxPeerTimeoutMs: positiveInteger,
   peerFirstByteTimeoutMs: positiveInteger,
+  maxUploads: positiveInteger,
   upload: boolean,
   rtcConfig: optionalObject,
   swarmId: optionalFunction,
@@ -203,7 +212,7 @@ export function resolveConfig(...layers: Array<Record<string, unknown> | undefin
   return config as unknown as ShoalConfig;
 }
 
-const numericKeys = new Set<string>(['maxPeers', 'cacheBytes', 'bufferSafetyMarginSec', 'liveWaitMaxMs', 'minPeerTimeoutMs', 'maxPeerTimeoutMs', 'peerFirstByteTimeoutMs']);
+const numericKeys = new Set<string>(['maxPeers', 'maxUploads', 'cacheBytes', 'bufferSafetyMarginSec', 'liveWaitMaxMs', 'minPeerTimeoutMs', 'maxPeerTimeoutMs', 'peerFirstByteTimeoutMs']);
 const booleanKeys = new Set<string>(['upload', 'debug']);
 
 /**

@@ -5,6 +5,7 @@ import { resolveConfig, type ShoalConfig, type ShoalOptions } from './config.ts'
 import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './events.ts';
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
+import { shouldPrefetch } from './scheduler/plan.ts';
 import { SegmentScheduler, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
 import { MemorySegmentCache } from './store/memory-cache.ts';
 import { PartialSegment } from './store/partial-segment.ts';
@@ -45,6 +46,9 @@ export interface EngineDeps {
   joinRoom: JoinRoom;
 }
 
+/** Live segments fetched ahead of the player: this many past its newest request. */
+const LIVE_PREFETCH_LOOKAHEAD = 2;
+
 /** Pending handshakes stop counting against the peer cap after this. */
 const PENDING_PEER_TTL_MS = 15_000;
 
@@ -71,13 +75,19 @@ export class ShoalEngine {
   /** Which swarm each cached segment was announced in, to withdraw it on eviction. */
   readonly #swarmOfSegment = new Map<string, string>();
   /** Segments arriving now, readable by peers before they are whole. */
-  readonly #arriving = new Map<string, PartialSegment>();
+  readonly #arriving = new Map<string, { sink: PartialSegment; viaPeer: boolean }>();
+  /** What the player asked for in each swarm: whether it is live, the newest sequence number. */
+  readonly #playback = new Map<string, { live: boolean; newestRequestedSeq: number }>();
+  /** Swarms with a prefetch running. */
+  readonly #prefetching = new Set<string>();
+  readonly #lifetime = new AbortController();
   readonly #joinRoom: JoinRoom;
   #hls: HlsLike | undefined;
   #previousFragmentLoader: FragmentLoaderConstructor | undefined;
   /** The page customised HTTP loading (xhrSetup, fetchSetup, its own loaders): use hls.js's. */
   #customHttp = false;
   #p2p: ShoalStats['p2p'];
+  #uploadsInFlight = 0;
   #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, segments: { http: 0, p2p: 0, cache: 0 } };
 
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
@@ -89,8 +99,9 @@ export class ShoalEngine {
     this.#scheduler = new SegmentScheduler({
       config: this.config,
       cached: (id) => this.#cache.get(id),
+      arriving: (id) => this.#arriving.get(id),
       peers: (swarmId) => this.#swarm(swarmId),
-      openTransfer: (segment) => this.#openTransfer(segment),
+      openTransfer: (segment, announce) => this.#openTransfer(segment, announce),
       bufferAheadSec: () => this.#bufferAheadSec(),
       now: () => performance.now(),
       random: Math.random,
@@ -104,7 +115,7 @@ export class ShoalEngine {
     this.loaderClass = createFragmentLoaderClass({
       describe: (context) => this.#describe(context),
       fetchWithoutHttp: (segment, signal) => this.#scheduler.fetchWithoutHttp(segment, signal),
-      openTransfer: (segment) => this.#openTransfer(segment),
+      openTransfer: (segment) => this.#openTransfer(segment, 'now'),
       loadedOverHttp: (segment, bytes, durationMs) => this.#loadedOverHttp(segment, bytes, durationMs),
       loadedWithoutHttp: (segment, delivery) => this.#loadedWithoutHttp(segment, delivery),
       customHttpLoader: () => (engine.#customHttp ? engine.#httpLoader() : undefined),
@@ -155,11 +166,12 @@ export class ShoalEngine {
   async destroy(): Promise<void> {
     if (!live.delete(this)) return;
     this.#p2p = 'destroyed';
+    this.#lifetime.abort();
     if (this.#hls?.config.fLoader === this.loaderClass) this.#hls.config.fLoader = this.#previousFragmentLoader;
     const swarms = [...this.#swarms.values()];
     this.#swarms.clear();
     await Promise.all(swarms.map((swarm) => swarm.close().catch(() => {})));
-    for (const arriving of this.#arriving.values()) arriving.fail();
+    for (const arriving of this.#arriving.values()) arriving.sink.fail();
     this.#arriving.clear();
     this.#cache.clear();
     this.#swarmOfSegment.clear();
@@ -186,7 +198,12 @@ export class ShoalEngine {
         sn: frag.sn,
         swarmId,
       });
-      return { swarmId, segmentId, live: level?.details?.live === true };
+      const live = level?.details?.live === true;
+      const playback = this.#playback.get(swarmId);
+      if (!playback || frag.sn > playback.newestRequestedSeq || playback.live !== live) {
+        this.#playback.set(swarmId, { live, newestRequestedSeq: Math.max(frag.sn, playback?.newestRequestedSeq ?? -1) });
+      }
+      return { swarmId, segmentId, sn: frag.sn, live };
     } catch (error) {
       this.#events.emit('error', { message: 'swarmId or segmentId hook threw; loading over HTTP', error });
       return undefined;
@@ -226,7 +243,11 @@ export class ShoalEngine {
       },
     );
     return new Swarm(swarmId, room, {
-      source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId),
+      uploadSlots: {
+        tryAcquire: () => this.#uploadsInFlight < this.config.maxUploads && ++this.#uploadsInFlight > 0,
+        release: () => void this.#uploadsInFlight--,
+      },
+      source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId)?.sink,
       upload: () => this.config.upload,
       now: () => performance.now(),
       listener: {
@@ -244,6 +265,7 @@ export class ShoalEngine {
           this.#events.emit('segment-uploaded', { peerId, bytes });
         },
         misbehaved: (peerId, reason) => this.#events.emit('error', { message: `peer ${peerId} dropped: ${reason}` }),
+        announced: (peerId, segmentId, seq) => this.#maybePrefetch(swarmId, peerId, segmentId, seq),
       },
     });
   }
@@ -252,15 +274,16 @@ export class ShoalEngine {
    * Makes a segment being received visible to peers, who may ask for it and get its bytes
    * relayed as they arrive; settles into the cache, or is withdrawn.
    */
-  #openTransfer(segment: SegmentRef): Transfer {
-    const { segmentId, swarmId } = segment;
+  #openTransfer(segment: SegmentRef, announce: 'now' | 'on-first-byte'): Transfer {
+    const { segmentId, swarmId, sn } = segment;
     const sink = new PartialSegment();
-    this.#arriving.get(segmentId)?.fail();
-    this.#arriving.set(segmentId, sink);
+    this.#arriving.get(segmentId)?.sink.fail();
+    this.#arriving.set(segmentId, { sink, viaPeer: announce === 'on-first-byte' });
     const swarm = this.#swarm(swarmId);
-    swarm?.announceLoading(segmentId);
+    if (announce === 'now') swarm?.announceLoading(segmentId, sn);
+    else sink.size().then(() => sink.state === 'loading' && swarm?.announceLoading(segmentId, sn), () => {});
     const settle = () => {
-      if (this.#arriving.get(segmentId) === sink) this.#arriving.delete(segmentId);
+      if (this.#arriving.get(segmentId)?.sink === sink) this.#arriving.delete(segmentId);
     };
     return {
       sink,
@@ -270,7 +293,7 @@ export class ShoalEngine {
         settle();
         if (this.#cache.put(segmentId, data)) {
           this.#swarmOfSegment.set(segmentId, swarmId);
-          swarm?.announce(segmentId);
+          swarm?.announce(segmentId, sn);
         } else {
           swarm?.withdraw([segmentId]);
         }
@@ -282,6 +305,25 @@ export class ShoalEngine {
         if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
       },
     };
+  }
+
+  /** A peer announced a segment: fetch it ahead of the player if it is the live edge. */
+  #maybePrefetch(swarmId: string, peerId: string, segmentId: string, seq: number | undefined): void {
+    const playback = this.#playback.get(swarmId);
+    const prefetch = shouldPrefetch({
+      live: playback?.live === true,
+      seq,
+      newestRequestedSeq: playback?.newestRequestedSeq,
+      held: this.#cache.has(segmentId) || this.#arriving.has(segmentId),
+      prefetching: this.#prefetching.has(swarmId),
+      lookaheadSegments: LIVE_PREFETCH_LOOKAHEAD,
+    });
+    if (!prefetch || seq === undefined) return;
+    this.#prefetching.add(swarmId);
+    this.#log(`prefetching ${segmentId} from ${peerId}`);
+    void this.#scheduler
+      .prefetch({ segmentId, swarmId, sn: seq, live: true }, peerId, this.#lifetime.signal)
+      .finally(() => this.#prefetching.delete(swarmId));
   }
 
   #withdraw(segmentIds: string[]): void {

@@ -21,6 +21,8 @@ export interface PlanInput {
   holders: PeerCandidate[];
   /** A live segment: other viewers are likely to want it at about the same moment. */
   live: boolean;
+  /** Peers were already asked and failed (busy, absent, too slow): look for others. */
+  retrying: boolean;
   /** Time already spent on this segment (waiting, failed attempts), in ms. */
   elapsedMs: number;
   /** Seconds of media buffered ahead of the playhead when the segment was asked for. */
@@ -83,10 +85,30 @@ export function liveWaitMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferSafe
   return Math.max(0, Math.round(input.random * Math.min(input.liveWaitMaxMs, spareMs / 2)));
 }
 
+/** Shortest time worth giving a peer for a whole segment when looking again after failures. */
+const MIN_RETRY_BUDGET_MS = 1000;
+
+/**
+ * Below this forward buffer the player is starting or starving: only a peer that holds the
+ * whole segment and already proved its speed may serve it; nobody waits for the swarm.
+ */
+export const STARVING_BUFFER_SEC = 1;
+
 export function planSegmentLoad(input: PlanInput): Plan {
   if (input.cached) return { source: 'cache' };
   const budgetMs = peerTimeoutMs(input) - input.elapsedMs;
+  if (input.bufferAheadSec < STARVING_BUFFER_SEC) {
+    const proven = input.holders.filter((p) => p.whole && p.throughputBytesPerSec !== undefined);
+    const peer = choosePeer(proven, input.maxRequestsPerPeer, input.random);
+    return peer && budgetMs > 0 ? { source: 'peer', peerId: peer.id, timeoutMs: budgetMs } : { source: 'http', reason: 'no-holder' };
+  }
   if (input.holders.length === 0) {
+    if (input.retrying) {
+      // Those asked were busy or gone; others start relaying moments later. Wait for one while
+      // enough time would remain for the transfer itself.
+      const wait = Math.round((budgetMs - MIN_RETRY_BUDGET_MS) / 2);
+      return wait > 0 ? { source: 'wait', timeoutMs: wait } : { source: 'http', reason: 'no-time' };
+    }
     if (!input.live || input.elapsedMs > 0) return { source: 'http', reason: 'no-holder' };
     const wait = liveWaitMs(input);
     return wait > 0 ? { source: 'wait', timeoutMs: wait } : { source: 'http', reason: 'no-holder' };
@@ -95,4 +117,33 @@ export function planSegmentLoad(input: PlanInput): Plan {
   const peer = choosePeer(input.holders, input.maxRequestsPerPeer, input.random);
   if (!peer) return { source: 'http', reason: 'holders-busy' };
   return { source: 'peer', peerId: peer.id, timeoutMs: budgetMs };
+}
+
+export interface PrefetchInput {
+  /** The swarm plays a live stream. */
+  live: boolean;
+  /** Media sequence number a peer announced the segment with, if any. */
+  seq: number | undefined;
+  /** Newest media sequence number this viewer's player asked for in the swarm. */
+  newestRequestedSeq: number | undefined;
+  /** The segment is cached here or already arriving. */
+  held: boolean;
+  /** A prefetch is already running in this swarm. */
+  prefetching: boolean;
+  /** How far past the player's newest request to fetch ahead. */
+  lookaheadSegments: number;
+}
+
+/**
+ * Live prefetch: the viewers of a live stream discover a new segment up to a target duration
+ * apart (each refreshes its playlist on its own beat). The first to get it announces it with
+ * its sequence number, and every peer that hears of a segment just ahead of what its player
+ * asked for fetches it from the announcer at once, relaying onward as it arrives. So the swarm
+ * distributes a segment from the moment the first viewer discovers it, and by the time the
+ * other players ask for it, it is cached or on its way.
+ */
+export function shouldPrefetch(input: PrefetchInput): boolean {
+  const { seq, newestRequestedSeq } = input;
+  if (!input.live || seq === undefined || newestRequestedSeq === undefined || input.held || input.prefetching) return false;
+  return seq > newestRequestedSeq && seq <= newestRequestedSeq + input.lookaheadSegments;
 }

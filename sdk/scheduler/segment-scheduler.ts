@@ -1,19 +1,20 @@
 import type { ShoalConfig } from '../config.ts';
 import type { PartialSegment } from '../store/partial-segment.ts';
-import { planSegmentLoad, type PeerCandidate } from './plan.ts';
+import { peerTimeoutMs, planSegmentLoad, type PeerCandidate } from './plan.ts';
 
-/** A segment as the scheduler sees it: its id, its swarm, and whether it is live. */
+/** A segment as the scheduler sees it: its id, its swarm, its media sequence, whether it is live. */
 export interface SegmentRef {
   segmentId: string;
   swarmId: string;
+  sn: number;
   live: boolean;
 }
 
 /** The part of a swarm the scheduler uses; the simulator provides its own. */
 export interface PeerSource {
   holdersOf(segmentId: string): PeerCandidate[];
-  /** Resolves true as soon as a peer announces `segmentId`, false after `timeoutMs`. */
-  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal): Promise<boolean>;
+  /** Resolves true as soon as a peer not in `exclude` announces `segmentId`, false after `timeoutMs`. */
+  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: ReadonlySet<string>): Promise<boolean>;
   /** Fetches from one peer into `sink`, which others may already be reading from. */
   request(
     peerId: string,
@@ -34,9 +35,14 @@ export interface Transfer {
 export interface SchedulerDeps {
   config: Pick<ShoalConfig, 'bufferSafetyMarginSec' | 'minPeerTimeoutMs' | 'maxPeerTimeoutMs' | 'peerFirstByteTimeoutMs' | 'liveWaitMaxMs'>;
   cached(segmentId: string): ArrayBuffer | undefined;
+  /** A transfer of the segment already under way (a prefetch), if any. */
+  arriving(segmentId: string): { sink: PartialSegment; viaPeer: boolean } | undefined;
   peers(swarmId: string): PeerSource | undefined;
-  /** Starts a transfer of `segment`, announcing it to the swarm as loading. */
-  openTransfer(segment: SegmentRef): Transfer;
+  /**
+   * Starts a transfer of `segment`. It is announced to the swarm as loading once its first
+   * bytes arrive (a peer may still turn the request down before that).
+   */
+  openTransfer(segment: SegmentRef, announce: 'now' | 'on-first-byte'): Transfer;
   bufferAheadSec(): number;
   now(): number;
   random(): number;
@@ -54,8 +60,8 @@ export interface NonHttpDelivery {
   endedAt: number;
 }
 
-/** Peers tried for one segment before HTTP takes over. */
-const MAX_PEER_ATTEMPTS = 2;
+/** Peers tried for one segment before HTTP takes over (within the deadline). */
+const MAX_PEER_ATTEMPTS = 4;
 /** Requests one peer may serve us at once. */
 const MAX_REQUESTS_PER_PEER = 3;
 
@@ -68,6 +74,27 @@ const MAX_REQUESTS_PER_PEER = 3;
 export class SegmentScheduler {
   constructor(private readonly deps: SchedulerDeps) {}
 
+  /**
+   * Fetches a live segment ahead of the player from the peer that announced it; the result
+   * lands in the cache (or is dropped on failure). Never rejects.
+   */
+  async prefetch(segment: SegmentRef, peerId: string, signal: AbortSignal): Promise<void> {
+    const swarm = this.deps.peers(segment.swarmId);
+    if (!swarm) return;
+    const transfer = this.deps.openTransfer(segment, 'on-first-byte');
+    try {
+      const delivery = await swarm.request(peerId, segment.segmentId, {
+        timeoutMs: this.deps.config.maxPeerTimeoutMs,
+        firstByteTimeoutMs: this.deps.config.peerFirstByteTimeoutMs,
+        signal,
+        sink: transfer.sink,
+      });
+      transfer.complete(delivery.data);
+    } catch {
+      transfer.fail();
+    }
+  }
+
   async fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined> {
     const { deps } = this;
     const startedAt = deps.now();
@@ -77,6 +104,14 @@ export class SegmentScheduler {
     if (!swarm) return undefined;
 
     const bufferAheadSec = deps.bufferAheadSec();
+    const arriving = deps.arriving(segment.segmentId);
+    if (arriving?.viaPeer) {
+      const budgetMs = peerTimeoutMs({ ...deps.config, bufferAheadSec });
+      const settled = await settleWithin(arriving.sink, budgetMs, signal);
+      const data = settled === 'complete' ? deps.cached(segment.segmentId) : undefined;
+      if (data) return { source: 'p2p', data, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
+      if (signal.aborted) return undefined;
+    }
     const tried = new Set<string>();
     let waited = false;
     while (tried.size < MAX_PEER_ATTEMPTS && !signal.aborted) {
@@ -85,6 +120,7 @@ export class SegmentScheduler {
         cached: false,
         holders: swarm.holdersOf(segment.segmentId).filter((p) => !tried.has(p.id)),
         live: segment.live && !waited,
+        retrying: tried.size > 0,
         elapsedMs,
         bufferAheadSec,
         bufferSafetyMarginSec: deps.config.bufferSafetyMarginSec,
@@ -96,12 +132,12 @@ export class SegmentScheduler {
       });
       if (plan.source === 'wait') {
         waited = true;
-        if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal))) return undefined;
+        if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, tried))) return undefined;
         continue;
       }
       if (plan.source !== 'peer' || plan.timeoutMs < deps.config.peerFirstByteTimeoutMs) return undefined;
       tried.add(plan.peerId);
-      const transfer = deps.openTransfer(segment);
+      const transfer = deps.openTransfer(segment, 'on-first-byte');
       try {
         const delivery = await swarm.request(plan.peerId, segment.segmentId, {
           timeoutMs: plan.timeoutMs,
@@ -118,4 +154,19 @@ export class SegmentScheduler {
     }
     return undefined;
   }
+}
+
+/** Waits for a transfer to settle, at most `timeoutMs`: 'timeout' if it is still arriving then. */
+function settleWithin(sink: PartialSegment, timeoutMs: number, signal: AbortSignal): Promise<'complete' | 'failed' | 'timeout'> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => stop.abort(), timeoutMs);
+  return sink.settled(stop.signal).then(
+    (state) => state,
+    () => 'timeout' as const,
+  ).finally(() => {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  });
 }

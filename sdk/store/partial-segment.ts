@@ -39,6 +39,7 @@ export class PartialSegment {
 
   /** Marks the segment whole and returns its bytes in one buffer. */
   complete(): ArrayBuffer {
+    if (this.#state !== 'loading') throw new Error(`cannot complete a ${this.#state} segment`);
     const whole = new Uint8Array(this.#received);
     let offset = 0;
     for (const chunk of this.#chunks) {
@@ -65,6 +66,12 @@ export class PartialSegment {
       await this.#changed(signal);
     }
     return this.#total;
+  }
+
+  /** Resolves once the segment is complete or failed, or rejects when `signal` aborts first. */
+  async settled(signal?: AbortSignal): Promise<'complete' | 'failed'> {
+    while (this.#state === 'loading') await this.#changed(signal);
+    return this.#state;
   }
 
   /**

@@ -12,7 +12,7 @@ import {
 } from './wire.ts';
 
 /** Why a peer request failed; every one of them sends the segment to HTTP. */
-export type PeerFailure = 'absent' | 'timeout' | 'first-byte-timeout' | 'disconnected' | 'aborted' | 'corrupt';
+export type PeerFailure = 'absent' | 'busy' | 'timeout' | 'first-byte-timeout' | 'disconnected' | 'aborted' | 'corrupt';
 
 export class PeerRequestError extends Error {
   constructor(readonly failure: PeerFailure, readonly peerId: string) {
@@ -45,9 +45,18 @@ export interface SwarmListener {
   uploaded(peerId: string, bytes: number): void;
   /** A peer broke the protocol; it has been dropped from this swarm. */
   misbehaved(peerId: string, reason: string): void;
+  /** A peer announced a segment, with its media sequence number when it sent one. */
+  announced(peerId: string, segmentId: string, seq: number | undefined): void;
+}
+
+/** Upload slots shared by all swarms of a viewer: its uplink is one. */
+export interface UploadSlots {
+  tryAcquire(): boolean;
+  release(): void;
 }
 
 export interface SwarmOptions {
+  uploadSlots: UploadSlots;
   /** What this viewer can serve of a segment: whole bytes, bytes still arriving, or nothing. */
   source: (segmentId: string) => ArrayBuffer | PartialSegment | undefined;
   upload: () => boolean;
@@ -96,7 +105,7 @@ export class Swarm {
   readonly #announced = new Set<string>();
   readonly #announcedLoading = new Set<string>();
   /** Callers waiting for a peer to announce a segment. */
-  readonly #holderWaiters = new Map<string, Set<() => void>>();
+  readonly #holderWaiters = new Map<string, Set<(peerId: string) => void>>();
   #nextRequestId = 1;
   #closed = false;
 
@@ -130,9 +139,12 @@ export class Swarm {
     return holders;
   }
 
-  /** Resolves true as soon as a peer announces `segmentId` (or one already has), false after `timeoutMs`. */
-  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-    if (this.holdersOf(segmentId).length > 0) return Promise.resolve(true);
+  /**
+   * Resolves true as soon as a peer not in `exclude` announces `segmentId` (or already has),
+   * false after `timeoutMs`.
+   */
+  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: ReadonlySet<string> = new Set()): Promise<boolean> {
+    if (this.holdersOf(segmentId).some((p) => !exclude.has(p.id))) return Promise.resolve(true);
     if (signal.aborted || this.#closed) return Promise.resolve(false);
     return new Promise((resolve) => {
       let waiters = this.#holderWaiters.get(segmentId);
@@ -144,7 +156,9 @@ export class Swarm {
         if (waiters.size === 0) this.#holderWaiters.delete(segmentId);
         resolve(found);
       };
-      const onHolder = () => done(true);
+      const onHolder = (peerId: string) => {
+        if (!exclude.has(peerId)) done(true);
+      };
       const onAbort = () => done(false);
       const timer = setTimeout(() => done(false), timeoutMs);
       waiters.add(onHolder);
@@ -152,19 +166,19 @@ export class Swarm {
     });
   }
 
-  /** Tells peers `segmentId` is arriving here and can be asked for already. */
-  announceLoading(segmentId: string): void {
+  /** Tells peers `segmentId` (media sequence `seq`) is arriving here and can be asked for already. */
+  announceLoading(segmentId: string, seq: number): void {
     if (this.#announced.has(segmentId) || this.#announcedLoading.has(segmentId)) return;
     this.#announcedLoading.add(segmentId);
-    this.#sendControl({ t: 'loading', ids: [segmentId] });
+    this.#sendControl({ t: 'loading', ids: [segmentId], seqs: [seq] });
   }
 
-  /** Tells peers this viewer now holds `segmentId` whole. */
-  announce(segmentId: string): void {
+  /** Tells peers this viewer now holds `segmentId` (media sequence `seq`) whole. */
+  announce(segmentId: string, seq: number): void {
     if (this.#announced.has(segmentId)) return;
     this.#announcedLoading.delete(segmentId);
     this.#announced.add(segmentId);
-    this.#sendControl({ t: 'have', ids: [segmentId], reset: false });
+    this.#sendControl({ t: 'have', ids: [segmentId], reset: false, seqs: [seq] });
   }
 
   /** Tells peers these segments are gone from this viewer (evicted, or their loading failed). */
@@ -278,18 +292,20 @@ export class Swarm {
     switch (message.t) {
       case 'have':
         if (message.reset) peer.have.clear();
-        for (const id of message.ids) {
+        message.ids.forEach((id, i) => {
           peer.have.add(id);
           peer.loading.delete(id);
-          this.#wakeHolderWaiters(id);
-        }
+          this.#wakeHolderWaiters(id, peerId);
+          this.options.listener.announced(peerId, id, message.seqs?.[i]);
+        });
         break;
       case 'loading':
-        for (const id of message.ids) {
-          if (peer.have.has(id)) continue;
+        message.ids.forEach((id, i) => {
+          if (peer.have.has(id)) return;
           peer.loading.add(id);
-          this.#wakeHolderWaiters(id);
-        }
+          this.#wakeHolderWaiters(id, peerId);
+          this.options.listener.announced(peerId, id, message.seqs?.[i]);
+        });
         break;
       case 'lost':
         for (const id of message.ids) {
@@ -314,6 +330,11 @@ export class Swarm {
         }
         break;
       }
+      case 'busy': {
+        const request = this.#pending.get(message.rid);
+        if (request?.peerId === peerId) request.fail('busy');
+        break;
+      }
     }
   }
 
@@ -322,6 +343,10 @@ export class Swarm {
     const source = this.options.upload() && announced ? this.options.source(segmentId) : undefined;
     if (!source || peer.uploads.has(rid)) {
       this.#sendControlTo(peerId, { t: 'absent', rid });
+      return;
+    }
+    if (!this.options.uploadSlots.tryAcquire()) {
+      this.#sendControlTo(peerId, { t: 'busy', rid });
       return;
     }
     const upload = { cancelled: false };
@@ -346,11 +371,12 @@ export class Swarm {
       if (!upload.cancelled) this.#sendControlTo(peerId, { t: 'absent', rid });
     } finally {
       peer.uploads.delete(rid);
+      this.options.uploadSlots.release();
     }
   }
 
-  #wakeHolderWaiters(segmentId: string): void {
-    for (const wake of [...(this.#holderWaiters.get(segmentId) ?? [])]) wake();
+  #wakeHolderWaiters(segmentId: string, peerId: string): void {
+    for (const wake of [...(this.#holderWaiters.get(segmentId) ?? [])]) wake(peerId);
   }
 
   #onChunk(peerId: string, raw: unknown, metadata: unknown): void {
@@ -369,6 +395,11 @@ export class Swarm {
     const request = this.#pending.get(rid);
     // A chunk for a request already given up (cancelled, timed out) is expected; ignore it.
     if (!request || request.peerId !== peerId) return;
+    if (request.sink.state !== 'loading') {
+      // The segment came another way meanwhile (the player went to HTTP): stop this transfer.
+      request.fail('aborted');
+      return;
+    }
     if (request.total === undefined) {
       request.total = total;
       request.firstByteAt = this.options.now();

@@ -2,14 +2,18 @@
  * Shoal's peer wire protocol, carried by two trystero actions inside one swarm's room.
  *
  * Control action `shoal-ctl` (JSON, one message per send):
- *   { t: 'have',   ids: string[], reset: boolean }  segments I hold in full; reset = this is my
+ *   { t: 'have',   ids: string[], reset: boolean, seqs?: number[] }
+ *                                                    segments I hold in full; reset = this is my
  *                                                    whole set, else additions to it
- *   { t: 'loading', ids: string[] }                 segments arriving here now (over HTTP or
+ *   { t: 'loading', ids: string[], seqs?: number[] } segments arriving here now (over HTTP or
  *                                                    from a peer): ask, and I relay as they come
+ *       `seqs[i]`, when present, is the media sequence number of `ids[i]` in the playlist:
+ *       it tells a live viewer that a segment is newer than any it has asked for yet.
  *   { t: 'lost',   ids: string[] }                  segments I no longer hold or load
  *   { t: 'req',    rid: number, id: string }        send me segment `id`; `rid` is mine to pick
  *   { t: 'cancel', rid: number }                    stop sending what `rid` asked for
  *   { t: 'absent', rid: number }                    I can't serve `rid` (not held, or no upload)
+ *   { t: 'busy',   rid: number }                    all my upload slots are taken: ask elsewhere
  *
  * Data action `shoal-dat` (binary): the answer to a `req`, streamed as chunks of at most
  * {@link CHUNK_BYTES}, each with metadata { rid, offset, total }; chunks of one answer arrive in
@@ -22,8 +26,11 @@
 export const CONTROL_ACTION = 'shoal-ctl';
 export const DATA_ACTION = 'shoal-dat';
 
-/** Size of one data chunk: small enough to cancel quickly, large enough to keep overhead low. */
-export const CHUNK_BYTES = 64 * 1024;
+/**
+ * Size of one data chunk: a relay forwards a chunk once it has it whole, so small chunks keep
+ * the delay per hop small; 16 KiB is also what one trystero message carries.
+ */
+export const CHUNK_BYTES = 16 * 1024;
 /** Longest segment id accepted from a peer. */
 export const MAX_ID_LENGTH = 2048;
 /** Most ids in one have/lost message. */
@@ -31,13 +38,14 @@ export const MAX_IDS_PER_MESSAGE = 2000;
 /** Largest segment a peer may announce it is sending. */
 export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 
-export type HaveMessage = { t: 'have'; ids: string[]; reset: boolean };
-export type LoadingMessage = { t: 'loading'; ids: string[] };
+export type HaveMessage = { t: 'have'; ids: string[]; reset: boolean; seqs?: number[] };
+export type LoadingMessage = { t: 'loading'; ids: string[]; seqs?: number[] };
 export type LostMessage = { t: 'lost'; ids: string[] };
 export type RequestMessage = { t: 'req'; rid: number; id: string };
 export type CancelMessage = { t: 'cancel'; rid: number };
 export type AbsentMessage = { t: 'absent'; rid: number };
-export type ControlMessage = HaveMessage | LoadingMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage;
+export type BusyMessage = { t: 'busy'; rid: number };
+export type ControlMessage = HaveMessage | LoadingMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage | BusyMessage;
 
 export type ChunkMeta = { rid: number; offset: number; total: number };
 
@@ -47,23 +55,29 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isRequestId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isSegmentId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID_LENGTH;
 const isIdList = (v: unknown): v is string[] => Array.isArray(v) && v.length <= MAX_IDS_PER_MESSAGE && v.every(isSegmentId);
+const isSeqList = (v: unknown, length: number): v is number[] | undefined =>
+  v === undefined || (Array.isArray(v) && v.length === length && v.every((n) => Number.isSafeInteger(n) && n >= 0));
+const withSeqs = <T extends object>(message: T, seqs: number[] | undefined): T & { seqs?: number[] } => (seqs ? { ...message, seqs } : message);
 
 /** Validates a control message received from a peer. */
 export function parseControlMessage(data: unknown): Parsed<ControlMessage> {
   if (!isRecord(data)) return { ok: false, reason: 'control message is not an object' };
   switch (data.t) {
     case 'have':
-      if (!isIdList(data.ids) || typeof data.reset !== 'boolean') return { ok: false, reason: 'malformed have' };
-      return { ok: true, value: { t: 'have', ids: data.ids, reset: data.reset } };
+      if (!isIdList(data.ids) || typeof data.reset !== 'boolean' || !isSeqList(data.seqs, data.ids.length)) return { ok: false, reason: 'malformed have' };
+      return { ok: true, value: withSeqs({ t: 'have', ids: data.ids, reset: data.reset }, data.seqs) };
     case 'loading':
+      if (!isIdList(data.ids) || !isSeqList(data.seqs, data.ids.length)) return { ok: false, reason: 'malformed loading' };
+      return { ok: true, value: withSeqs({ t: 'loading', ids: data.ids }, data.seqs) };
     case 'lost':
-      if (!isIdList(data.ids)) return { ok: false, reason: `malformed ${data.t}` };
-      return { ok: true, value: { t: data.t, ids: data.ids } };
+      if (!isIdList(data.ids)) return { ok: false, reason: 'malformed lost' };
+      return { ok: true, value: { t: 'lost', ids: data.ids } };
     case 'req':
       if (!isRequestId(data.rid) || !isSegmentId(data.id)) return { ok: false, reason: 'malformed req' };
       return { ok: true, value: { t: 'req', rid: data.rid, id: data.id } };
     case 'cancel':
     case 'absent':
+    case 'busy':
       if (!isRequestId(data.rid)) return { ok: false, reason: `malformed ${data.t}` };
       return { ok: true, value: { t: data.t, rid: data.rid } };
     default:

@@ -12,7 +12,7 @@ function segment(bytes: number, seed: number): ArrayBuffer {
   return data.buffer;
 }
 
-function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean } = {}) {
+function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; maxUploads?: number } = {}) {
   const cache = new MemorySegmentCache(100_000_000);
   const arriving = new Map<string, PartialSegment>();
   const events: string[] = [];
@@ -24,7 +24,9 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean } 
     misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
   };
   const source = (id: string) => cache.get(id) ?? arriving.get(id);
-  const swarm = new Swarm('swarm', bus.join(peerId), { source, upload: () => options.upload ?? true, listener, now: () => performance.now() });
+  let uploads = 0;
+  const uploadSlots = { tryAcquire: () => uploads < (options.maxUploads ?? 4) && ++uploads > 0, release: () => void uploads-- };
+  const swarm = new Swarm('swarm', bus.join(peerId), { uploadSlots, source, upload: () => options.upload ?? true, listener, now: () => performance.now() });
   const hold = (id: string, data: ArrayBuffer) => {
     cache.put(id, data);
     swarm.announce(id);

@@ -1,0 +1,87 @@
+/**
+ * The simulated network: every viewer has an uplink and a downlink of fixed capacity, each a
+ * FIFO queue, and every pair of viewers a fixed one-way latency. A message leaves the sender's
+ * uplink at its capacity, travels, then enters the receiver's downlink. The CDN answers after a
+ * time to first byte and streams at its per-response rate, within the viewer's downlink.
+ */
+import type { VirtualTime } from './virtual-time.ts';
+
+export interface LinkSpec {
+  uploadBytesPerSec: number;
+  downloadBytesPerSec: number;
+}
+
+export class SimNode {
+  uplinkFreeAt = 0;
+  downlinkFreeAt = 0;
+  uploadedBytes = 0;
+  httpBytes = 0;
+  p2pReceivedBytes = 0;
+  connected = true;
+  constructor(
+    readonly id: string,
+    readonly link: LinkSpec,
+  ) {}
+}
+
+export class SimNetwork {
+  cdnBytes = 0;
+  constructor(
+    readonly time: VirtualTime,
+    readonly options: { minLatencyMs: number; maxLatencyMs: number; cdnTtfbMs: number; cdnBytesPerSec: number },
+  ) {}
+
+  /** One-way latency between two viewers: fixed per pair, derived from their ids. */
+  latencyMs(a: SimNode, b: SimNode): number {
+    const key = a.id < b.id ? a.id + b.id : b.id + a.id;
+    let hash = 2166136261;
+    for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
+    const unit = (hash >>> 0) / 4294967296;
+    return this.options.minLatencyMs + unit * (this.options.maxLatencyMs - this.options.minLatencyMs);
+  }
+
+  /**
+   * Sends `bytes` from one viewer to another; `deliver` runs on arrival (unless either side
+   * left). Resolves when the message has left the sender's uplink, which is the backpressure a
+   * data channel applies.
+   */
+  send(from: SimNode, to: SimNode, bytes: number, deliver: () => void): Promise<void> {
+    const { time } = this;
+    const start = Math.max(time.now, from.uplinkFreeAt);
+    const sent = start + (bytes / from.link.uploadBytesPerSec) * 1000;
+    from.uplinkFreeAt = sent;
+    from.uploadedBytes += bytes;
+    const arrives = sent + this.latencyMs(from, to);
+    const received = Math.max(arrives, to.downlinkFreeAt) + (bytes / to.link.downloadBytesPerSec) * 1000;
+    to.downlinkFreeAt = received;
+    time.at(received, () => {
+      if (from.connected && to.connected) deliver();
+    });
+    return new Promise((resolve) => time.at(sent, resolve));
+  }
+
+  /**
+   * An HTTP response of `bytes` from the CDN to `to`, delivered in pieces of `pieceBytes`;
+   * returns the arrival time of the headers.
+   */
+  fetchFromCdn(to: SimNode, bytes: number, pieceBytes: number, onHeaders: () => void, onPiece: (offset: number, length: number, last: boolean) => void): void {
+    const { time } = this;
+    const rate = Math.min(this.options.cdnBytesPerSec, to.link.downloadBytesPerSec);
+    const headersAt = time.now + this.options.cdnTtfbMs;
+    time.at(headersAt, onHeaders);
+    let at = Math.max(headersAt, to.downlinkFreeAt);
+    for (let offset = 0; offset < bytes; offset += pieceBytes) {
+      const length = Math.min(pieceBytes, bytes - offset);
+      at += (length / rate) * 1000;
+      const done = at;
+      const last = offset + length >= bytes;
+      time.at(done, () => {
+        if (!to.connected) return;
+        this.cdnBytes += length;
+        to.httpBytes += length;
+        onPiece(offset, length, last);
+      });
+    }
+    to.downlinkFreeAt = at;
+  }
+}
