@@ -11,6 +11,7 @@ import { MemorySegmentCache } from './store/memory-cache.ts';
 import { PartialSegment } from './store/partial-segment.ts';
 import { PeerAdmission } from './swarm/peer-admission.ts';
 import { Swarm } from './swarm/swarm.ts';
+import { UploadSlots } from './swarm/upload-slots.ts';
 
 /** The part of an `Hls` instance the engine uses. */
 export interface HlsLike {
@@ -48,6 +49,9 @@ export interface EngineDeps {
 
 /** Live segments fetched ahead of the player: this many past its newest request. */
 const LIVE_PREFETCH_LOOKAHEAD = 2;
+
+/** Requests that may queue for each upload slot before more are turned down. */
+const UPLOAD_QUEUE_PER_SLOT = 2;
 
 /** Pending handshakes stop counting against the peer cap after this. */
 const PENDING_PEER_TTL_MS = 15_000;
@@ -87,7 +91,10 @@ export class ShoalEngine {
   /** The page customised HTTP loading (xhrSetup, fetchSetup, its own loaders): use hls.js's. */
   #customHttp = false;
   #p2p: ShoalStats['p2p'];
-  #uploadsInFlight = 0;
+  readonly #uploadSlots = new UploadSlots(
+    () => this.config.maxUploads,
+    () => this.config.maxUploads * UPLOAD_QUEUE_PER_SLOT,
+  );
   #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, segments: { http: 0, p2p: 0, cache: 0 } };
 
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
@@ -243,10 +250,7 @@ export class ShoalEngine {
       },
     );
     return new Swarm(swarmId, room, {
-      uploadSlots: {
-        tryAcquire: () => this.#uploadsInFlight < this.config.maxUploads && ++this.#uploadsInFlight > 0,
-        release: () => void this.#uploadsInFlight--,
-      },
+      uploadSlots: this.#uploadSlots,
       source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId)?.sink,
       upload: () => this.config.upload,
       now: () => performance.now(),

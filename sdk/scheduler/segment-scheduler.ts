@@ -104,17 +104,21 @@ export class SegmentScheduler {
     if (!swarm) return undefined;
 
     const bufferAheadSec = deps.bufferAheadSec();
-    const arriving = deps.arriving(segment.segmentId);
-    if (arriving?.viaPeer) {
-      const budgetMs = peerTimeoutMs({ ...deps.config, bufferAheadSec });
-      const settled = await settleWithin(arriving.sink, budgetMs, signal);
+    const deadline = startedAt + peerTimeoutMs({ ...deps.config, bufferAheadSec });
+    /** A prefetch of this segment already under way: wait for it rather than start another. */
+    const joinPrefetch = async (): Promise<NonHttpDelivery | 'none' | 'failed'> => {
+      const arriving = deps.arriving(segment.segmentId);
+      if (!arriving?.viaPeer) return 'none';
+      const settled = await settleWithin(arriving.sink, deadline - deps.now(), signal);
       const data = settled === 'complete' ? deps.cached(segment.segmentId) : undefined;
-      if (data) return { source: 'p2p', data, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
-      if (signal.aborted) return undefined;
-    }
+      return data ? { source: 'p2p', data, startedAt, firstByteAt: startedAt, endedAt: deps.now() } : 'failed';
+    };
     const tried = new Set<string>();
     let waited = false;
     while (tried.size < MAX_PEER_ATTEMPTS && !signal.aborted) {
+      const joined = await joinPrefetch();
+      if (typeof joined === 'object') return joined;
+      if (joined === 'failed' && deps.now() >= deadline) return undefined;
       const elapsedMs = deps.now() - startedAt;
       const plan = planSegmentLoad({
         cached: false,

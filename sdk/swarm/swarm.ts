@@ -1,6 +1,7 @@
 import type { MessageAction, Room, JsonValue } from '@trystero-p2p/core';
 import type { PeerCandidate } from '../scheduler/plan.ts';
 import type { PartialSegment } from '../store/partial-segment.ts';
+import type { UploadSlots } from './upload-slots.ts';
 import {
   CHUNK_BYTES,
   CONTROL_ACTION,
@@ -49,12 +50,6 @@ export interface SwarmListener {
   announced(peerId: string, segmentId: string, seq: number | undefined): void;
 }
 
-/** Upload slots shared by all swarms of a viewer: its uplink is one. */
-export interface UploadSlots {
-  tryAcquire(): boolean;
-  release(): void;
-}
-
 export interface SwarmOptions {
   uploadSlots: UploadSlots;
   /** What this viewer can serve of a segment: whole bytes, bytes still arriving, or nothing. */
@@ -69,8 +64,8 @@ interface RemotePeer {
   loading: Set<string>;
   throughputBytesPerSec: number | undefined;
   activeRequests: number;
-  /** Uploads to this peer in flight, by the peer's request id. */
-  uploads: Map<number, { cancelled: boolean }>;
+  /** Uploads to this peer in flight or queued, by the peer's request id. */
+  uploads: Map<number, AbortController>;
 }
 
 interface PendingRequest {
@@ -248,7 +243,7 @@ export class Swarm {
     if (this.#closed) return;
     this.#closed = true;
     for (const request of [...this.#pending.values()]) request.fail('disconnected');
-    for (const peer of this.#peers.values()) for (const upload of peer.uploads.values()) upload.cancelled = true;
+    for (const peer of this.#peers.values()) for (const upload of peer.uploads.values()) upload.abort();
     const peerIds = [...this.#peers.keys()];
     this.#peers.clear();
     for (const peerId of peerIds) this.options.listener.peerDisconnected(peerId);
@@ -270,7 +265,7 @@ export class Swarm {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
     this.#peers.delete(peerId);
-    for (const upload of peer.uploads.values()) upload.cancelled = true;
+    for (const upload of peer.uploads.values()) upload.abort();
     for (const request of [...this.#pending.values()]) if (request.peerId === peerId) request.fail('disconnected');
     this.options.listener.peerDisconnected(peerId);
   }
@@ -317,8 +312,7 @@ export class Swarm {
         void this.#serve(peerId, peer, message.rid, message.id);
         break;
       case 'cancel': {
-        const upload = peer.uploads.get(message.rid);
-        if (upload) upload.cancelled = true;
+        peer.uploads.get(message.rid)?.abort();
         break;
       }
       case 'absent': {
@@ -345,30 +339,31 @@ export class Swarm {
       this.#sendControlTo(peerId, { t: 'absent', rid });
       return;
     }
-    if (!this.options.uploadSlots.tryAcquire()) {
-      this.#sendControlTo(peerId, { t: 'busy', rid });
+    const upload = new AbortController();
+    peer.uploads.set(rid, upload);
+    if (!(await this.options.uploadSlots.acquire(upload.signal))) {
+      peer.uploads.delete(rid);
+      if (!upload.signal.aborted) this.#sendControlTo(peerId, { t: 'busy', rid });
       return;
     }
-    const upload = { cancelled: false };
-    peer.uploads.set(rid, upload);
     try {
       const total = source instanceof ArrayBuffer ? source.byteLength : await source.size();
       const pieces = source instanceof ArrayBuffer ? [new Uint8Array(source)] : source.read();
       let offset = 0;
       for await (const piece of pieces) {
-        for (let start = 0; start < piece.byteLength && !upload.cancelled; start += CHUNK_BYTES) {
+        for (let start = 0; start < piece.byteLength && !upload.signal.aborted; start += CHUNK_BYTES) {
           const chunk = piece.slice(start, Math.min(start + CHUNK_BYTES, piece.byteLength));
           const metadata: ChunkMetaJson = { rid, offset, total };
           offset += chunk.byteLength;
           await this.#data.send(chunk.buffer, { target: peerId, metadata });
-          if (!upload.cancelled) this.options.listener.uploaded(peerId, chunk.byteLength);
+          if (!upload.signal.aborted) this.options.listener.uploaded(peerId, chunk.byteLength);
         }
-        if (upload.cancelled) return;
+        if (upload.signal.aborted) return;
       }
       if (offset !== total) throw new Error('source ended short');
     } catch {
       // The source failed or the channel closed: tell the peer, whose request falls back.
-      if (!upload.cancelled) this.#sendControlTo(peerId, { t: 'absent', rid });
+      if (!upload.signal.aborted) this.#sendControlTo(peerId, { t: 'absent', rid });
     } finally {
       peer.uploads.delete(rid);
       this.options.uploadSlots.release();

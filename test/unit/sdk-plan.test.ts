@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
+import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, shouldPrefetch, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
 
 const base: PlanInput = {
   cached: false,
   holders: [],
   live: false,
+  retrying: false,
   elapsedMs: 0,
   liveWaitMaxMs: 2000,
   bufferAheadSec: 10,
@@ -56,6 +57,30 @@ describe('plan', () => {
   it('prefers a peer holding the whole segment to a faster one still receiving it', () => {
     assert.equal(choosePeer([peer('arriving', 9e6, 0, false), peer('whole', 1e6)], 2, 0)?.id, 'whole');
     assert.equal(choosePeer([peer('arriving', 9e6, 0, false)], 2, 0)?.id, 'arriving');
+  });
+
+  it('serves a starting player only from a proven peer holding the whole segment, never waiting', () => {
+    const starving = { ...base, bufferAheadSec: 0.5, live: true, random: 0.5 };
+    assert.deepEqual(planSegmentLoad({ ...starving, holders: [peer('new', undefined)] }), { source: 'http', reason: 'no-holder' });
+    assert.deepEqual(planSegmentLoad({ ...starving, holders: [peer('arriving', 1e6, 0, false)] }), { source: 'http', reason: 'no-holder' });
+    assert.deepEqual(planSegmentLoad(starving), { source: 'http', reason: 'no-holder' });
+    assert.equal((planSegmentLoad({ ...starving, holders: [peer('proven', 1e6)] }) as { peerId: string }).peerId, 'proven');
+  });
+
+  it('after failures, waits for another peer while the transfer would still fit the budget', () => {
+    assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 1000 }), { source: 'wait', timeoutMs: 2000 });
+    assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 5000 }), { source: 'http', reason: 'no-time' });
+  });
+
+  it('prefetches a live segment just ahead of the player, once', () => {
+    const input = { live: true, seq: 11, newestRequestedSeq: 10, held: false, prefetching: false, lookaheadSegments: 2 };
+    assert.equal(shouldPrefetch(input), true);
+    assert.equal(shouldPrefetch({ ...input, seq: 13 }), false, 'too far ahead');
+    assert.equal(shouldPrefetch({ ...input, seq: 10 }), false, 'already asked for');
+    assert.equal(shouldPrefetch({ ...input, held: true }), false);
+    assert.equal(shouldPrefetch({ ...input, prefetching: true }), false);
+    assert.equal(shouldPrefetch({ ...input, live: false }), false);
+    assert.equal(shouldPrefetch({ ...input, seq: undefined }), false);
   });
 
   it('waits a random part of the spare buffer for a live segment nobody announced, never for VOD', () => {

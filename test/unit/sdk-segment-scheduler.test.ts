@@ -4,7 +4,7 @@ import type { PeerCandidate } from '../../sdk/scheduler/plan.ts';
 import { SegmentScheduler, type PeerSource, type SchedulerDeps } from '../../sdk/scheduler/segment-scheduler.ts';
 import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 
-const segment = { segmentId: 'seg-1', swarmId: 'swarm', live: false };
+const segment = { segmentId: 'seg-1', swarmId: 'swarm', sn: 1, live: false };
 
 function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[] } {
   const failures: string[] = [];
@@ -12,6 +12,7 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
   return {
     config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500, liveWaitMaxMs: 2000 },
     cached: () => undefined,
+    arriving: () => undefined,
     peers: () => undefined,
     openTransfer: () => ({ sink: new PartialSegment(), complete: () => transfers.push('complete'), fail: () => transfers.push('fail') }),
     transfers,
@@ -110,5 +111,22 @@ describe('segment scheduler', () => {
     const result = await new SegmentScheduler(deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 })).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
     assert.equal(result, undefined);
     assert.equal(waits, 1);
+  });
+
+  it('joins a prefetch of the segment already under way instead of asking again', async () => {
+    const sink = new PartialSegment();
+    const data = new ArrayBuffer(7);
+    let cached: ArrayBuffer | undefined;
+    const peers = source([holder('a', 1e6)], async () => {
+      throw new Error('should not be asked');
+    });
+    const scheduler = new SegmentScheduler(deps({ peers: () => peers, arriving: () => ({ sink, viaPeer: true }), cached: () => cached }));
+    const result = scheduler.fetchWithoutHttp(segment, new AbortController().signal);
+    sink.start(7);
+    sink.append(new Uint8Array(7));
+    cached = data;
+    sink.complete();
+    assert.equal((await result)?.data, data);
+    assert.deepEqual(peers.asked, []);
   });
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { MemorySegmentCache } from '../../sdk/store/memory-cache.ts';
 import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 import { PeerRequestError, Swarm, type SwarmListener } from '../../sdk/swarm/swarm.ts';
+import { UploadSlots } from '../../sdk/swarm/upload-slots.ts';
 import { CHUNK_BYTES } from '../../sdk/swarm/wire.ts';
 import { FakeRoomBus } from '../support/fake-room.ts';
 
@@ -22,20 +23,20 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; m
     peerDisconnected: (id) => events.push(`leave ${id}`),
     uploaded: (_id, bytes) => (uploaded += bytes),
     misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
+    announced: (id, segmentId, seq) => events.push(`announced ${id} ${segmentId} ${seq}`),
   };
   const source = (id: string) => cache.get(id) ?? arriving.get(id);
-  let uploads = 0;
-  const uploadSlots = { tryAcquire: () => uploads < (options.maxUploads ?? 4) && ++uploads > 0, release: () => void uploads-- };
+  const uploadSlots = new UploadSlots(() => options.maxUploads ?? 4, () => 0);
   const swarm = new Swarm('swarm', bus.join(peerId), { uploadSlots, source, upload: () => options.upload ?? true, listener, now: () => performance.now() });
   const hold = (id: string, data: ArrayBuffer) => {
     cache.put(id, data);
-    swarm.announce(id);
+    swarm.announce(id, 1);
   };
   /** Starts receiving `id` (as from HTTP): announced as loading, readable as it arrives. */
   const receive = (id: string) => {
     const partial = new PartialSegment();
     arriving.set(id, partial);
-    swarm.announceLoading(id);
+    swarm.announceLoading(id, 2);
     return partial;
   };
   return { swarm, cache, events, hold, receive, uploaded: () => uploaded };
@@ -159,6 +160,7 @@ describe('swarm over a fake room', () => {
     const arriving = a.receive('seg-live');
     await until(() => b.swarm.holdersOf('seg-live').length === 1);
     assert.equal(b.swarm.holdersOf('seg-live')[0]!.whole, false, 'announced as loading, not whole');
+    assert.ok(b.events.includes('announced A seg-live 2'), 'with its media sequence number');
     const sink = new PartialSegment();
     const fetched = b.swarm.request('A', 'seg-live', { timeoutMs: 5000, firstByteTimeoutMs: 5000, sink });
     arriving.start(data.byteLength);
