@@ -88,20 +88,9 @@ export function liveWaitMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferSafe
 /** Shortest time worth giving a peer for a whole segment when looking again after failures. */
 const MIN_RETRY_BUDGET_MS = 1000;
 
-/**
- * Below this forward buffer the player is starting or starving: only a peer that holds the
- * whole segment and already proved its speed may serve it; nobody waits for the swarm.
- */
-export const STARVING_BUFFER_SEC = 1;
-
 export function planSegmentLoad(input: PlanInput): Plan {
   if (input.cached) return { source: 'cache' };
   const budgetMs = peerTimeoutMs(input) - input.elapsedMs;
-  if (input.bufferAheadSec < STARVING_BUFFER_SEC) {
-    const proven = input.holders.filter((p) => p.whole && p.throughputBytesPerSec !== undefined);
-    const peer = choosePeer(proven, input.maxRequestsPerPeer, input.random);
-    return peer && budgetMs > 0 ? { source: 'peer', peerId: peer.id, timeoutMs: budgetMs } : { source: 'http', reason: 'no-holder' };
-  }
   if (input.holders.length === 0) {
     if (input.retrying) {
       // Those asked were busy or gone; others start relaying moments later. Wait for one while

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:swarm -- --viewers N --seconds S --stream live|vod [--player shoal|hls]
- *  [--stagger-ms MS]`
+ *  [--stagger-ms MS] [--config JSON]`   (--config: Shoal options, as window.shoalConfig)
  *
  * Real swarms in headless Chromium: tracker + paced origin (60 ms to first byte, ~20 Mbit/s per
  * response by default) + the demo page, N viewers in their own browser contexts joining
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     'stagger-ms': { type: 'string' },
     'ttfb-ms': { type: 'string', default: '60' },
     'rate-bytes': { type: 'string', default: '2500000' },
+    config: { type: 'string', default: '{}' },
   },
 });
 
@@ -52,7 +53,7 @@ async function run(player: Player) {
   try {
     const pages = [];
     for (let i = 0; i < viewers; i++) {
-      pages.push(await openViewer(stack, `stream=${stream}`));
+      pages.push(await openViewer(stack, `stream=${stream}`, JSON.parse(values.config)));
       if (i < viewers - 1) await new Promise((resolve) => setTimeout(resolve, staggerMs));
     }
     await Promise.all(pages.map((page) => playedFor(page, seconds)));

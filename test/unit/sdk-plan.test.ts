@@ -59,14 +59,6 @@ describe('plan', () => {
     assert.equal(choosePeer([peer('arriving', 9e6, 0, false)], 2, 0)?.id, 'arriving');
   });
 
-  it('serves a starting player only from a proven peer holding the whole segment, never waiting', () => {
-    const starving = { ...base, bufferAheadSec: 0.5, live: true, random: 0.5 };
-    assert.deepEqual(planSegmentLoad({ ...starving, holders: [peer('new', undefined)] }), { source: 'http', reason: 'no-holder' });
-    assert.deepEqual(planSegmentLoad({ ...starving, holders: [peer('arriving', 1e6, 0, false)] }), { source: 'http', reason: 'no-holder' });
-    assert.deepEqual(planSegmentLoad(starving), { source: 'http', reason: 'no-holder' });
-    assert.equal((planSegmentLoad({ ...starving, holders: [peer('proven', 1e6)] }) as { peerId: string }).peerId, 'proven');
-  });
-
   it('after failures, waits for another peer while the transfer would still fit the budget', () => {
     assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 1000 }), { source: 'wait', timeoutMs: 2000 });
     assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 5000 }), { source: 'http', reason: 'no-time' });
