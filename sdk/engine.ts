@@ -77,7 +77,7 @@ export class ShoalEngine {
   readonly #scheduler: SegmentScheduler;
   readonly #swarms = new Map<string, Swarm>();
   /** Which swarm each cached segment was announced in, to withdraw it on eviction. */
-  readonly #swarmOfSegment = new Map<string, string>();
+  readonly #swarmOfSegment = new Map<string, { swarmId: string; sn: number }>();
   /** Segments arriving now, readable by peers before they are whole. */
   readonly #arriving = new Map<string, { sink: PartialSegment; viaPeer: boolean }>();
   /** What the player asked for in each swarm: whether it is live, the newest sequence number. */
@@ -217,13 +217,20 @@ export class ShoalEngine {
     }
   }
 
+  /**
+   * The swarm of a rendition, joined on first use once the player has media buffered: the
+   * first segment comes over HTTP anyway (no peer is connected yet), and joining (WebSocket,
+   * offers, ICE) must not compete with it for the player's startup.
+   */
   #swarm(swarmId: string): Swarm | undefined {
     if (this.#p2p !== 'on') return undefined;
     const existing = this.#swarms.get(swarmId);
     if (existing) return existing;
+    if (this.#bufferAheadSec() <= 0 && this.#hls?.media) return undefined;
     try {
       const swarm = this.#joinSwarm(swarmId);
       this.#swarms.set(swarmId, swarm);
+      for (const [segmentId, held] of this.#swarmOfSegment) if (held.swarmId === swarmId) swarm.announce(segmentId, held.sn);
       return swarm;
     } catch (error) {
       this.#events.emit('error', { message: `could not join swarm ${swarmId}`, error });
@@ -296,7 +303,7 @@ export class ShoalEngine {
         sink.complete();
         settle();
         if (this.#cache.put(segmentId, data)) {
-          this.#swarmOfSegment.set(segmentId, swarmId);
+          this.#swarmOfSegment.set(segmentId, { swarmId, sn });
           swarm?.announce(segmentId, sn);
         } else {
           swarm?.withdraw([segmentId]);
@@ -332,7 +339,7 @@ export class ShoalEngine {
 
   #withdraw(segmentIds: string[]): void {
     for (const id of segmentIds) {
-      const swarmId = this.#swarmOfSegment.get(id);
+      const swarmId = this.#swarmOfSegment.get(id)?.swarmId;
       this.#swarmOfSegment.delete(id);
       if (swarmId) this.#swarms.get(swarmId)?.withdraw([id]);
     }

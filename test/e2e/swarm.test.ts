@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { bytesReceivedByPlayers, openViewer, originSha256, playedFor, report, startStack, type Stack, type ViewerReport } from '../support/swarm-harness.ts';
 
-const VIEWERS = 3;
+const VIEWERS = 4;
 const PLAY_SECONDS = 24;
+/** Well below what bench:swarm measures for 4 live viewers (about 0.5 to 0.67 over 30 s), so it does not flake. */
+const MIN_OFFLOAD = 0.2;
 
 describe('a live swarm of real Chromium viewers through the tracker', () => {
   let stack: Stack;
@@ -45,11 +47,12 @@ describe('a live swarm of real Chromium viewers through the tracker', () => {
     }
   });
 
-  it('moves segments between peers, and the origin sends fewer bytes than the players received', () => {
+  it('offloads a clearly non-trivial share from the origin, measured at the origin', () => {
     const p2pSegments = reports.flatMap((r) => r.shoalLoads.filter((l) => l.source === 'p2p'));
     assert.ok(p2pSegments.length > 0, 'some segments came from peers');
     assert.ok(reports.some((r) => (r.stats?.uploadedBytes ?? 0) > 0), 'some viewer uploaded');
-    assert.ok(originBytes < bytesReceivedByPlayers(reports), `origin ${originBytes} B vs players ${bytesReceivedByPlayers(reports)} B`);
+    const offload = 1 - originBytes / bytesReceivedByPlayers(reports);
+    assert.ok(offload >= MIN_OFFLOAD, `offload ${offload.toFixed(3)} (origin ${originBytes} B, players ${bytesReceivedByPlayers(reports)} B)`);
   });
 
   it('hands hls.js exactly the origin bytes for every segment, peer-delivered ones included', () => {

@@ -7,7 +7,7 @@
  * capacity, per-pair latency), a simulated tracker with trystero's pairing, a CDN with a time to
  * first byte, and join/leave churn. Deterministic for a seed. Prints JSON per swarm size:
  * offload, stalls, upload per viewer (mean, p95, as multiples of the bitrate) and tracker
- * messages per viewer per minute.
+ * messages per viewer per minute. SIM_DEBUG=1 traces every segment decision to stderr.
  */
 import { parseArgs } from 'node:util';
 import { SimNetwork, SimNode } from './network.ts';
