@@ -118,15 +118,14 @@ export class ShoalEngine {
         this.#events.emit('peer-fallback', { segmentId: segment.segmentId, peerId, reason });
       },
     });
-    const engine = this;
     this.loaderClass = createFragmentLoaderClass({
       describe: (context) => this.#describe(context),
       fetchWithoutHttp: (segment, signal) => this.#scheduler.fetchWithoutHttp(segment, signal),
       openTransfer: (segment) => this.#openTransfer(segment, 'now'),
       loadedOverHttp: (segment, bytes, durationMs) => this.#loadedOverHttp(segment, bytes, durationMs),
       loadedWithoutHttp: (segment, delivery) => this.#loadedWithoutHttp(segment, delivery),
-      customHttpLoader: () => (engine.#customHttp ? engine.#httpLoader() : undefined),
-      defaultHttpLoader: () => engine.#httpLoader(),
+      customHttpLoader: () => (this.#customHttp ? this.#httpLoader() : undefined),
+      defaultHttpLoader: () => this.#httpLoader(),
     });
     live.add(this);
   }

@@ -186,16 +186,22 @@ export class Swarm {
   request(peerId: string, segmentId: string, options: PeerRequestOptions): Promise<PeerDelivery> {
     const peer = this.#peers.get(peerId);
     if (!peer || this.#closed) return Promise.reject(new PeerRequestError('disconnected', peerId));
+    if (options.signal?.aborted) return Promise.reject(new PeerRequestError('aborted', peerId));
     const rid = this.#nextRequestId++;
     const startedAt = this.options.now();
     return new Promise<PeerDelivery>((resolve, reject) => {
       let firstByteTimer: ReturnType<typeof setTimeout> | undefined;
+      let settled = false;
+      /** Ends the request once: timers, listeners, bookkeeping. False if it had already ended. */
       const settle = () => {
+        if (settled) return false;
+        settled = true;
         clearTimeout(firstByteTimer);
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         this.#pending.delete(rid);
         peer.activeRequests--;
+        return true;
       };
       const pending: PendingRequest = {
         peerId,
@@ -206,7 +212,7 @@ export class Swarm {
         startedAt,
         firstByteAt: 0,
         resolve: (delivery) => {
-          settle();
+          if (!settle()) return;
           const seconds = (delivery.endedAt - delivery.startedAt) / 1000;
           const sample = delivery.data.byteLength / Math.max(seconds, 0.001);
           peer.throughputBytesPerSec =
@@ -214,7 +220,7 @@ export class Swarm {
           resolve(delivery);
         },
         fail: (failure) => {
-          settle();
+          if (!settle()) return;
           if (failure === 'timeout' || failure === 'first-byte-timeout' || failure === 'aborted') {
             this.#sendControlTo(peerId, { t: 'cancel', rid });
           }
@@ -227,10 +233,6 @@ export class Swarm {
       firstByteTimer = setTimeout(() => {
         if (pending.received === 0) pending.fail('first-byte-timeout');
       }, Math.min(options.firstByteTimeoutMs, options.timeoutMs));
-      if (options.signal?.aborted) {
-        onAbort();
-        return;
-      }
       options.signal?.addEventListener('abort', onAbort, { once: true });
       peer.activeRequests++;
       this.#pending.set(rid, pending);
