@@ -58,10 +58,12 @@ export interface ShoalConfig {
    */
   peerFirstByteTimeoutMs: number;
   /**
-   * Segments this viewer uploads to peers at once. Beyond it, peers are told to ask elsewhere,
-   * which spreads a new live segment down a relay tree instead of queueing every viewer on the
-   * first one to have it.
-   * @default 2
+   * Segments this viewer uploads to peers at once. Beyond it, peers are told `busy` and ask
+   * elsewhere, which spreads a new live segment down a relay chain instead of queueing every
+   * viewer on the first one to have it. One at a time finishes each upload soonest when the
+   * uplink is the bottleneck (the simulator, with upload at twice the bitrate, loses most of its
+   * offload at 2).
+   * @default 1
    */
   maxUploads: number;
   /**
@@ -107,7 +109,7 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   minPeerTimeoutMs: 1000,
   maxPeerTimeoutMs: 8000,
   peerFirstByteTimeoutMs: 1000,
-  maxUploads: 2,
+  maxUploads: 1,
   upload: true,
   rtcConfig: undefined,
   swarmId: undefined,

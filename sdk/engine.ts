@@ -6,7 +6,7 @@ import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './even
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
 import { shouldPrefetch } from './scheduler/plan.ts';
-import { SegmentScheduler, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
+import { SegmentScheduler, sleep, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
 import { MemorySegmentCache } from './store/memory-cache.ts';
 import { PartialSegment } from './store/partial-segment.ts';
 import { PeerAdmission } from './swarm/peer-admission.ts';
@@ -51,7 +51,7 @@ export interface EngineDeps {
 const LIVE_PREFETCH_LOOKAHEAD = 2;
 
 /** Requests that may queue for each upload slot before more are turned down. */
-const UPLOAD_QUEUE_PER_SLOT = 2;
+const UPLOAD_QUEUE_PER_SLOT = 0;
 
 /** Pending handshakes stop counting against the peer cap after this. */
 const PENDING_PEER_TTL_MS = 15_000;
@@ -94,7 +94,10 @@ export class ShoalEngine {
   readonly #uploadSlots = new UploadSlots(
     () => this.config.maxUploads,
     () => this.config.maxUploads * UPLOAD_QUEUE_PER_SLOT,
+    () => this.#offerNewest(),
   );
+  /** The newest live segment held or arriving in each swarm: what this viewer offers to peers. */
+  readonly #newestLive = new Map<string, { segmentId: string; sn: number }>();
   #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, segments: { http: 0, p2p: 0, cache: 0 } };
 
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
@@ -110,6 +113,7 @@ export class ShoalEngine {
       peers: (swarmId) => this.#swarm(swarmId),
       openTransfer: (segment, announce) => this.#openTransfer(segment, announce),
       bufferAheadSec: () => this.#bufferAheadSec(),
+      sleep,
       now: () => performance.now(),
       random: Math.random,
       peerFailed: (segment, peerId, reason) => {
@@ -275,7 +279,7 @@ export class ShoalEngine {
           this.#events.emit('segment-uploaded', { peerId, bytes });
         },
         misbehaved: (peerId, reason) => this.#events.emit('error', { message: `peer ${peerId} dropped: ${reason}` }),
-        announced: (peerId, segmentId, seq) => this.#maybePrefetch(swarmId, peerId, segmentId, seq),
+        offered: (peerId, segmentId, seq) => this.#maybePrefetch(swarmId, peerId, segmentId, seq),
       },
     });
   }
@@ -290,8 +294,15 @@ export class ShoalEngine {
     this.#arriving.get(segmentId)?.sink.fail();
     this.#arriving.set(segmentId, { sink, viaPeer: announce === 'on-first-byte' });
     const swarm = this.#swarm(swarmId);
-    if (announce === 'now') swarm?.announceLoading(segmentId, sn);
-    else sink.size().then(() => sink.state === 'loading' && swarm?.announceLoading(segmentId, sn), () => {});
+    const announceLoading = () => {
+      swarm?.announceLoading(segmentId, sn);
+      if (segment.live && sn >= (this.#newestLive.get(swarmId)?.sn ?? -1)) {
+        this.#newestLive.set(swarmId, { segmentId, sn });
+        this.#offerNewest();
+      }
+    };
+    if (announce === 'now') announceLoading();
+    else sink.size().then(() => sink.state === 'loading' && announceLoading(), () => {});
     const settle = () => {
       if (this.#arriving.get(segmentId)?.sink === sink) this.#arriving.delete(segmentId);
     };
@@ -317,7 +328,17 @@ export class ShoalEngine {
     };
   }
 
-  /** A peer announced a segment: fetch it ahead of the player if it is the live edge. */
+  /** Offers the newest live segment of each swarm to peers lacking it, one per free upload slot. */
+  #offerNewest(): void {
+    if (!this.config.upload) return;
+    for (const [swarmId, newest] of this.#newestLive) {
+      const swarm = this.#swarms.get(swarmId);
+      if (!swarm || !(this.#cache.has(newest.segmentId) || this.#arriving.has(newest.segmentId))) continue;
+      for (let free = this.#uploadSlots.free; free > 0 && swarm.offer(newest.segmentId, newest.sn); free--);
+    }
+  }
+
+  /** A peer offered a segment: fetch it ahead of the player if it is the live edge. */
   #maybePrefetch(swarmId: string, peerId: string, segmentId: string, seq: number | undefined): void {
     const playback = this.#playback.get(swarmId);
     const prefetch = shouldPrefetch({

@@ -41,7 +41,7 @@ export interface PlanInput {
 export type Plan =
   | { source: 'cache' }
   | { source: 'peer'; peerId: string; timeoutMs: number }
-  | { source: 'wait'; timeoutMs: number }
+  | { source: 'wait'; reason: 'live-edge' | 'retry'; timeoutMs: number }
   | { source: 'http'; reason: 'no-holder' | 'holders-busy' | 'no-time' };
 
 /**
@@ -56,14 +56,13 @@ export function peerTimeoutMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferS
 }
 
 /**
- * Best peer to ask: whole holders before ones still receiving, then the fastest measured,
- * discounted by the requests it is already serving us; a peer never measured is scored as the
+ * Best peer to ask: the fastest measured, discounted by the requests it is already serving us,
+ * whether it holds the segment whole or is still receiving it (it relays as bytes arrive, and
+ * under a tight uplink spreading requests matters more); a peer never measured is scored as the
  * median of those measured, so new peers get tried.
  */
 export function choosePeer(holders: PeerCandidate[], maxRequestsPerPeer: number, random: number): PeerCandidate | undefined {
-  const free = holders.filter((p) => p.activeRequests < maxRequestsPerPeer);
-  const whole = free.filter((p) => p.whole);
-  const pool = whole.length > 0 ? whole : free;
+  const pool = holders.filter((p) => p.activeRequests < maxRequestsPerPeer);
   if (pool.length === 0) return undefined;
   const measured = pool.map((p) => p.throughputBytesPerSec).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
   const assumed = measured.length > 0 ? (measured[Math.floor(measured.length / 2)] as number) : 1;
@@ -96,11 +95,11 @@ export function planSegmentLoad(input: PlanInput): Plan {
       // Those asked were busy or gone; others start relaying moments later. Wait for one while
       // enough time would remain for the transfer itself.
       const wait = Math.round((budgetMs - MIN_RETRY_BUDGET_MS) / 2);
-      return wait > 0 ? { source: 'wait', timeoutMs: wait } : { source: 'http', reason: 'no-time' };
+      return wait > 0 ? { source: 'wait', reason: 'retry', timeoutMs: wait } : { source: 'http', reason: 'no-time' };
     }
     if (!input.live || input.elapsedMs > 0) return { source: 'http', reason: 'no-holder' };
     const wait = liveWaitMs(input);
-    return wait > 0 ? { source: 'wait', timeoutMs: wait } : { source: 'http', reason: 'no-holder' };
+    return wait > 0 ? { source: 'wait', reason: 'live-edge', timeoutMs: wait } : { source: 'http', reason: 'no-holder' };
   }
   if (budgetMs <= 0) return { source: 'http', reason: 'no-time' };
   const peer = choosePeer(input.holders, input.maxRequestsPerPeer, input.random);

@@ -44,6 +44,8 @@ export interface SchedulerDeps {
    */
   openTransfer(segment: SegmentRef, announce: 'now' | 'on-first-byte'): Transfer;
   bufferAheadSec(): number;
+  /** Resolves after `ms`, or at once when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
   now(): number;
   random(): number;
   /** A peer attempt failed; the scheduler moves on to another peer or to HTTP. */
@@ -61,7 +63,7 @@ export interface NonHttpDelivery {
 }
 
 /** Peers tried for one segment before HTTP takes over (within the deadline). */
-const MAX_PEER_ATTEMPTS = 4;
+const MAX_PEER_ATTEMPTS = 8;
 /** Requests one peer may serve us at once. */
 const MAX_REQUESTS_PER_PEER = 3;
 
@@ -134,8 +136,14 @@ export class SegmentScheduler {
         maxRequestsPerPeer: MAX_REQUESTS_PER_PEER,
         random: deps.random(),
       });
-      if (plan.source === 'wait') {
+      if (plan.source === 'wait' && plan.reason === 'live-edge') {
+        // The whole wait, even if peers announce the segment meanwhile: one of them will offer
+        // it (a prefetch this load then joins), which spreads the upload better than asking.
         waited = true;
+        await deps.sleep(plan.timeoutMs, signal);
+        continue;
+      }
+      if (plan.source === 'wait') {
         if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, tried))) return undefined;
         continue;
       }
@@ -172,5 +180,18 @@ function settleWithin(sink: PartialSegment, timeoutMs: number, signal: AbortSign
   ).finally(() => {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
+  });
+}
+
+/** The real {@link SchedulerDeps.sleep}. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

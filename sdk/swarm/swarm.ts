@@ -46,8 +46,8 @@ export interface SwarmListener {
   uploaded(peerId: string, bytes: number): void;
   /** A peer broke the protocol; it has been dropped from this swarm. */
   misbehaved(peerId: string, reason: string): void;
-  /** A peer announced a segment, with its media sequence number when it sent one. */
-  announced(peerId: string, segmentId: string, seq: number | undefined): void;
+  /** A peer offered a live segment it holds or receives, with a free upload slot for us. */
+  offered(peerId: string, segmentId: string, seq: number): void;
 }
 
 export interface SwarmOptions {
@@ -82,6 +82,9 @@ interface PendingRequest {
 
 type ChunkMetaJson = { rid: number; offset: number; total: number };
 
+/** Segments whose offers are remembered, to offer each to a peer once. */
+const OFFERED_SEGMENTS_REMEMBERED = 8;
+
 /** Weight of the newest throughput sample in a peer's moving average. */
 const THROUGHPUT_SMOOTHING = 0.3;
 
@@ -99,6 +102,8 @@ export class Swarm {
   /** Segments of this swarm announced to peers as held whole, and as arriving. */
   readonly #announced = new Set<string>();
   readonly #announcedLoading = new Set<string>();
+  /** Peers each recent segment was offered to. */
+  readonly #offered = new Map<string, Set<string>>();
   /** Callers waiting for a peer to announce a segment. */
   readonly #holderWaiters = new Map<string, Set<(peerId: string) => void>>();
   #nextRequestId = 1;
@@ -174,6 +179,27 @@ export class Swarm {
     this.#announcedLoading.delete(segmentId);
     this.#announced.add(segmentId);
     this.#sendControl({ t: 'have', ids: [segmentId], reset: false, seqs: [seq] });
+  }
+
+  /**
+   * Offers a live segment this viewer holds or receives to one peer that has not announced it
+   * and was not offered it yet; false when there is no such peer. Offers go one per free upload
+   * slot, so a new segment spreads down a tree instead of every peer asking the first holder.
+   */
+  offer(segmentId: string, seq: number): boolean {
+    if (this.#closed) return false;
+    let offered = this.#offered.get(segmentId);
+    const candidates = [...this.#peers].filter(([id, peer]) => !peer.have.has(segmentId) && !peer.loading.has(segmentId) && !offered?.has(id));
+    const [target] = candidates[Math.floor(Math.random() * candidates.length)] ?? [];
+    if (target === undefined) return false;
+    if (!offered) {
+      this.#offered.set(segmentId, (offered = new Set()));
+      // Only the newest few segments are ever offered: forget the oldest.
+      if (this.#offered.size > OFFERED_SEGMENTS_REMEMBERED) this.#offered.delete(this.#offered.keys().next().value as string);
+    }
+    offered.add(target);
+    this.#sendControlTo(target, { t: 'offer', id: segmentId, seq });
+    return true;
   }
 
   /** Tells peers these segments are gone from this viewer (evicted, or their loading failed). */
@@ -289,19 +315,17 @@ export class Swarm {
     switch (message.t) {
       case 'have':
         if (message.reset) peer.have.clear();
-        message.ids.forEach((id, i) => {
+        message.ids.forEach((id) => {
           peer.have.add(id);
           peer.loading.delete(id);
           this.#wakeHolderWaiters(id, peerId);
-          this.options.listener.announced(peerId, id, message.seqs?.[i]);
         });
         break;
       case 'loading':
-        message.ids.forEach((id, i) => {
+        message.ids.forEach((id) => {
           if (peer.have.has(id)) return;
           peer.loading.add(id);
           this.#wakeHolderWaiters(id, peerId);
-          this.options.listener.announced(peerId, id, message.seqs?.[i]);
         });
         break;
       case 'lost':
@@ -326,6 +350,10 @@ export class Swarm {
         }
         break;
       }
+      case 'offer':
+        if (!peer.have.has(message.id)) peer.loading.add(message.id);
+        this.options.listener.offered(peerId, message.id, message.seq);
+        break;
       case 'busy': {
         const request = this.#pending.get(message.rid);
         if (request?.peerId === peerId) request.fail('busy');

@@ -7,10 +7,20 @@ export class UploadSlots {
   #inUse = 0;
   #waiting: Array<(granted: boolean) => void> = [];
 
+  /**
+   * @param slots uploads at once.
+   * @param maxWaiting requests that may queue for a slot.
+   * @param onFree called when a slot frees with nobody queued for it.
+   */
   constructor(
     readonly slots: () => number,
     readonly maxWaiting: () => number,
+    readonly onFree: () => void = () => {},
   ) {}
+
+  get free(): number {
+    return Math.max(0, this.slots() - this.#inUse);
+  }
 
   get inUse(): number {
     return this.#inUse;
@@ -39,7 +49,11 @@ export class UploadSlots {
 
   release(): void {
     const next = this.#waiting.shift();
-    if (next) next(true);
-    else this.#inUse--;
+    if (next) {
+      next(true);
+      return;
+    }
+    this.#inUse--;
+    this.onFree();
   }
 }

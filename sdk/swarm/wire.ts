@@ -14,6 +14,8 @@
  *   { t: 'cancel', rid: number }                    stop sending what `rid` asked for
  *   { t: 'absent', rid: number }                    I can't serve `rid` (not held, or no upload)
  *   { t: 'busy',   rid: number }                    all my upload slots are taken: ask elsewhere
+ *   { t: 'offer',  id: string, seq: number }        a live segment I hold or receive, and an
+ *                                                    upload slot free for you: ask if you want it
  *
  * Data action `shoal-dat` (binary): the answer to a `req`, streamed as chunks of at most
  * {@link CHUNK_BYTES}, each with metadata { rid, offset, total }; chunks of one answer arrive in
@@ -45,7 +47,8 @@ export type RequestMessage = { t: 'req'; rid: number; id: string };
 export type CancelMessage = { t: 'cancel'; rid: number };
 export type AbsentMessage = { t: 'absent'; rid: number };
 export type BusyMessage = { t: 'busy'; rid: number };
-export type ControlMessage = HaveMessage | LoadingMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage | BusyMessage;
+export type OfferMessage = { t: 'offer'; id: string; seq: number };
+export type ControlMessage = HaveMessage | LoadingMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage | BusyMessage | OfferMessage;
 
 export type ChunkMeta = { rid: number; offset: number; total: number };
 
@@ -80,6 +83,9 @@ export function parseControlMessage(data: unknown): Parsed<ControlMessage> {
     case 'busy':
       if (!isRequestId(data.rid)) return { ok: false, reason: `malformed ${data.t}` };
       return { ok: true, value: { t: data.t, rid: data.rid } };
+    case 'offer':
+      if (!isSegmentId(data.id) || !Number.isSafeInteger(data.seq) || (data.seq as number) < 0) return { ok: false, reason: 'malformed offer' };
+      return { ok: true, value: { t: 'offer', id: data.id, seq: data.seq as number } };
     default:
       return { ok: false, reason: `unknown control message ${JSON.stringify(data.t)}` };
   }

@@ -54,13 +54,13 @@ describe('plan', () => {
     assert.equal(choosePeer(peers.filter((p) => p.id !== 'b'), 2, 0.99)?.id, 'new');
   });
 
-  it('prefers a peer holding the whole segment to a faster one still receiving it', () => {
-    assert.equal(choosePeer([peer('arriving', 9e6, 0, false), peer('whole', 1e6)], 2, 0)?.id, 'whole');
-    assert.equal(choosePeer([peer('arriving', 9e6, 0, false)], 2, 0)?.id, 'arriving');
+  it('asks a peer still receiving the segment like one holding it whole: it relays as bytes arrive', () => {
+    assert.equal(choosePeer([peer('arriving', 9e6, 0, false), peer('whole', 1e6)], 2, 0)?.id, 'arriving');
+    assert.equal(choosePeer([peer('arriving', 1e6, 0, false), peer('whole', 9e6)], 2, 0)?.id, 'whole');
   });
 
   it('after failures, waits for another peer while the transfer would still fit the budget', () => {
-    assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 1000 }), { source: 'wait', timeoutMs: 2000 });
+    assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 1000 }), { source: 'wait', reason: 'retry', timeoutMs: 2000 });
     assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 5000 }), { source: 'http', reason: 'no-time' });
   });
 
@@ -77,8 +77,8 @@ describe('plan', () => {
 
   it('waits a random part of the spare buffer for a live segment nobody announced, never for VOD', () => {
     const live = { ...base, live: true, bufferAheadSec: 8 };
-    assert.deepEqual(planSegmentLoad({ ...live, random: 0.5 }), { source: 'wait', timeoutMs: 1000 });
-    assert.deepEqual(planSegmentLoad({ ...live, random: 0.999 }), { source: 'wait', timeoutMs: 1998 });
+    assert.deepEqual(planSegmentLoad({ ...live, random: 0.5 }), { source: 'wait', reason: 'live-edge', timeoutMs: 1000 });
+    assert.deepEqual(planSegmentLoad({ ...live, random: 0.999 }), { source: 'wait', reason: 'live-edge', timeoutMs: 1998 });
     assert.deepEqual(planSegmentLoad({ ...live, random: 0 }), { source: 'http', reason: 'no-holder' });
     assert.deepEqual(planSegmentLoad({ ...live, live: false, random: 0.5 }), { source: 'http', reason: 'no-holder' });
     assert.equal(liveWaitMs({ ...live, bufferAheadSec: 5, random: 0.999 }), 500, 'at most half of what the buffer spares');

@@ -6,7 +6,7 @@ import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 
 const segment = { segmentId: 'seg-1', swarmId: 'swarm', sn: 1, live: false };
 
-function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[] } {
+function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[]; slept: number[] } {
   const failures: string[] = [];
   const transfers: string[] = [];
   return {
@@ -16,6 +16,10 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
     peers: () => undefined,
     openTransfer: () => ({ sink: new PartialSegment(), complete: () => transfers.push('complete'), fail: () => transfers.push('fail') }),
     transfers,
+    slept: [] as number[],
+    async sleep(ms: number) {
+      this.slept.push(ms);
+    },
     bufferAheadSec: () => 10,
     now: () => 0,
     random: () => 0,
@@ -89,28 +93,26 @@ describe('segment scheduler', () => {
     assert.deepEqual(peers.asked.map(([id]) => id), ['a']);
   });
 
-  it('for a live segment nobody announced, waits for the swarm and takes it from the peer that announces it', async () => {
+  it('for a live segment nobody announced, waits its whole random wait, then asks a peer that announced it meanwhile', async () => {
     const holders: PeerCandidate[] = [];
-    let waitedMs = 0;
-    const peers = source(holders, async () => new ArrayBuffer(3), async (_id, timeoutMs) => {
-      waitedMs = timeoutMs;
+    const d = deps({ bufferAheadSec: () => 8, random: () => 0.5 });
+    d.sleep = async (ms) => {
+      d.slept.push(ms);
       holders.push(holder('first'));
-      return true;
-    });
-    const result = await new SegmentScheduler(deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 })).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
-    assert.equal(waitedMs, 1000);
+    };
+    const peers = source(holders, async () => new ArrayBuffer(3));
+    d.peers = () => peers;
+    const result = await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    assert.deepEqual(d.slept, [1000], 'random (0.5) times half of what the buffer spares beyond the margin');
     assert.equal(result?.peerId, 'first');
   });
 
   it('goes to HTTP when the live wait ends with nobody announcing', async () => {
-    let waits = 0;
-    const peers = source([], async () => new ArrayBuffer(3), async () => {
-      waits++;
-      return false;
-    });
-    const result = await new SegmentScheduler(deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 })).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    const peers = source([], async () => new ArrayBuffer(3));
+    const d = deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 });
+    const result = await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
     assert.equal(result, undefined);
-    assert.equal(waits, 1);
+    assert.equal(d.slept.length, 1);
   });
 
   it('joins a prefetch of the segment already under way instead of asking again', async () => {

@@ -23,7 +23,7 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; m
     peerDisconnected: (id) => events.push(`leave ${id}`),
     uploaded: (_id, bytes) => (uploaded += bytes),
     misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
-    announced: (id, segmentId, seq) => events.push(`announced ${id} ${segmentId} ${seq}`),
+    offered: (id, segmentId, seq) => events.push(`offered ${id} ${segmentId} ${seq}`),
   };
   const source = (id: string) => cache.get(id) ?? arriving.get(id);
   const uploadSlots = new UploadSlots(() => options.maxUploads ?? 4, () => 0);
@@ -160,7 +160,6 @@ describe('swarm over a fake room', () => {
     const arriving = a.receive('seg-live');
     await until(() => b.swarm.holdersOf('seg-live').length === 1);
     assert.equal(b.swarm.holdersOf('seg-live')[0]!.whole, false, 'announced as loading, not whole');
-    assert.ok(b.events.includes('announced A seg-live 2'), 'with its media sequence number');
     const sink = new PartialSegment();
     const fetched = b.swarm.request('A', 'seg-live', { timeoutMs: 5000, firstByteTimeoutMs: 5000, sink });
     arriving.start(data.byteLength);
@@ -198,5 +197,21 @@ describe('swarm over a fake room', () => {
     a.receive('seg-9');
     assert.equal(await found, true);
     assert.equal(await b.swarm.waitForHolder('seg-10', 20, signal), false);
+  });
+
+  it('offers a segment to one peer lacking it at a time, never twice to the same peer', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    const c = viewer(bus, 'C');
+    bus.connectAll();
+    a.receive('seg-5');
+    await until(() => b.swarm.holdersOf('seg-5').length === 1 && c.swarm.holdersOf('seg-5').length === 1);
+    c.receive('seg-5');
+    await until(() => a.swarm.holdersOf('seg-5').length === 1);
+    assert.equal(a.swarm.offer('seg-5', 5), true, 'B lacks it');
+    assert.equal(a.swarm.offer('seg-5', 5), false, 'C announced it, B was offered it already');
+    await until(() => b.events.includes('offered A seg-5 5'));
+    assert.ok(!c.events.some((e) => e.startsWith('offered')));
   });
 });
