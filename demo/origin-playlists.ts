@@ -61,7 +61,9 @@ function extinf(seconds: number): string {
 }
 
 /** The whole fixture as a VOD media playlist. */
-export function vodPlaylist(rendition: RenditionMedia): string {
+/** The VOD media playlist: the fixture `loops` times over, a discontinuity at each loop. */
+export function vodPlaylist(rendition: RenditionMedia, loops = 1): string {
+  const count = rendition.durations.length;
   const lines = [
     '#EXTM3U',
     '#EXT-X-VERSION:3',
@@ -69,7 +71,10 @@ export function vodPlaylist(rendition: RenditionMedia): string {
     '#EXT-X-MEDIA-SEQUENCE:0',
     '#EXT-X-PLAYLIST-TYPE:VOD',
   ];
-  rendition.durations.forEach((d, i) => lines.push(extinf(d), `seg-${i}.ts`));
+  for (let n = 0; n < count * loops; n++) {
+    if (isLoopStart(n, count)) lines.push('#EXT-X-DISCONTINUITY');
+    lines.push(extinf(rendition.durations[n % count] as number), `seg-${n}.ts`);
+  }
   lines.push('#EXT-X-ENDLIST');
   return lines.join('\n') + '\n';
 }

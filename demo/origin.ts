@@ -49,6 +49,12 @@ export interface OriginOptions {
    */
   liveWindowSegments?: number;
   /**
+   * Times the VOD stream plays the fixture through (with a discontinuity at each loop), so VOD
+   * can be longer than the 40 s of media on disk; segment n serves fixture n % 20.
+   * @default 1
+   */
+  vodLoops?: number;
+  /**
    * Extra directories served as static files, by URL prefix, e.g.
    * `{ '/': 'demo/page', '/dist': 'dist', '/vendor/hls': 'node_modules/hls.js/dist' }`.
    * Not paced and not counted as media bytes.
@@ -107,6 +113,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     ttfbMs = 60,
     rateBytesPerSec = 2_500_000,
     liveWindowSegments = 6,
+    vodLoops = 1,
     staticDirs = {},
     now = Date.now,
   } = options;
@@ -129,7 +136,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     if (!rendition || !match) return undefined;
     const sequence = Number(match[1]);
     if (!Number.isSafeInteger(sequence)) return undefined;
-    if (kind === 'vod' && sequence >= media.segmentCount) return undefined;
+    if (kind === 'vod' && sequence >= media.segmentCount * vodLoops) return undefined;
     return { kind, rendition, sequence, fixture: sequence % media.segmentCount };
   }
 
@@ -168,7 +175,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     if (!rendition) return next();
     res.setHeader('Cache-Control', 'no-cache');
     if (req.params.kind === 'vod') {
-      res.type(PLAYLIST_TYPE).send(vodPlaylist(rendition));
+      res.type(PLAYLIST_TYPE).send(vodPlaylist(rendition, vodLoops));
     } else if (req.params.kind === 'live') {
       const text = livePlaylist(rendition, currentLiveWindow(), media.segmentSeconds, liveClockStart);
       res.type(PLAYLIST_TYPE).send(text);

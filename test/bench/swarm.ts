@@ -40,7 +40,13 @@ type Player = 'hls' | 'shoal';
 const players: Player[] | undefined =
   values.player === undefined ? ['hls', 'shoal'] : values.player === 'hls' || values.player === 'shoal' ? [values.player] : undefined;
 if (!players) throw new Error('--player must be shoal or hls');
-const origin = { ttfbMs: Number(values['ttfb-ms']), rateBytesPerSec: Number(values['rate-bytes']) };
+/** The VOD fixture is 40 s: loop it so that every viewer can play `seconds` of it. */
+const FIXTURE_SECONDS = 40;
+const origin = {
+  ttfbMs: Number(values['ttfb-ms']),
+  rateBytesPerSec: Number(values['rate-bytes']),
+  vodLoops: Math.ceil((seconds + 10) / FIXTURE_SECONDS),
+};
 
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);

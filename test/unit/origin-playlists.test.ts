@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadMedia } from '../../demo/origin-media.ts';
 import { parseRange } from '../../demo/origin-pacing.ts';
-import { discontinuitySequence, livePlaylist, liveWindow } from '../../demo/origin-playlists.ts';
+import { discontinuitySequence, livePlaylist, liveWindow, vodPlaylist } from '../../demo/origin-playlists.ts';
 
 const media = loadMedia();
 const rendition = media.renditions[0]!;
@@ -79,5 +79,18 @@ describe('parseRange', () => {
     assert.equal(parseRange('bytes=1000-', 1000), 'unsatisfiable');
     assert.equal(parseRange('bytes=5-2', 1000), 'unsatisfiable');
     assert.equal(parseRange('bytes=-0', 1000), 'unsatisfiable');
+  });
+});
+
+describe('looped VOD playlist', () => {
+  it('plays the fixture through `loops` times with a discontinuity at each loop', () => {
+    const rendition = media.renditions[0]!;
+    const playlist = vodPlaylist(rendition, 3);
+    const uris = playlist.split('\n').filter((line) => line.startsWith('seg-'));
+    assert.equal(uris.length, 3 * media.segmentCount);
+    assert.equal(uris.at(-1), `seg-${3 * media.segmentCount - 1}.ts`);
+    assert.equal(playlist.match(/#EXT-X-DISCONTINUITY\n/g)?.length, 2);
+    assert.ok(playlist.indexOf('#EXT-X-DISCONTINUITY') < playlist.indexOf(`seg-${media.segmentCount}.ts`));
+    assert.ok(playlist.trimEnd().endsWith('#EXT-X-ENDLIST'));
   });
 });
