@@ -58,12 +58,11 @@ export interface ShoalConfig {
    */
   peerFirstByteTimeoutMs: number;
   /**
-   * Segments this viewer uploads to peers at once. Beyond it, peers are told `busy` and ask
-   * elsewhere, which spreads a new live segment down a relay chain instead of queueing every
-   * viewer on the first one to have it. One at a time finishes each upload soonest when the
-   * uplink is the bottleneck (the simulator, with upload at twice the bitrate, loses most of its
-   * offload at 2).
-   * @default 1
+   * Most segments this viewer uploads to peers at once. The actual number adapts to the
+   * measured uplink: as many uploads as can each finish in half a segment's duration, one until
+   * measured. Beyond it, peers are told `busy` and ask elsewhere, which spreads a new live
+   * segment down a relay chain instead of queueing every viewer on the first one to have it.
+   * @default 4
    */
   maxUploads: number;
   /**
@@ -109,7 +108,7 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   minPeerTimeoutMs: 1000,
   maxPeerTimeoutMs: 8000,
   peerFirstByteTimeoutMs: 1000,
-  maxUploads: 1,
+  maxUploads: 4,
   upload: true,
   rtcConfig: undefined,
   swarmId: undefined,

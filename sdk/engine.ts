@@ -5,7 +5,7 @@ import { resolveConfig, type ShoalConfig, type ShoalOptions } from './config.ts'
 import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './events.ts';
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
-import { shouldPrefetch } from './scheduler/plan.ts';
+import { shouldPrefetch, uploadSlotsFor } from './scheduler/plan.ts';
 import { SegmentScheduler, sleep, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
 import { MemorySegmentCache } from './store/memory-cache.ts';
 import { PartialSegment } from './store/partial-segment.ts';
@@ -91,8 +91,16 @@ export class ShoalEngine {
   /** The page customised HTTP loading (xhrSetup, fetchSetup, its own loaders): use hls.js's. */
   #customHttp = false;
   #p2p: ShoalStats['p2p'];
+  /** What the upload slots are sized from: the measured uplink and the segments played. */
+  readonly #uplink: { bytesPerSec?: number; segmentBytes?: number; segmentDurationSec?: number } = {};
   readonly #uploadSlots = new UploadSlots(
-    () => this.config.maxUploads,
+    () =>
+      uploadSlotsFor({
+        maxUploads: this.config.maxUploads,
+        uploadBytesPerSec: this.#uplink.bytesPerSec,
+        segmentBytes: this.#uplink.segmentBytes,
+        segmentDurationSec: this.#uplink.segmentDurationSec,
+      }),
     () => this.config.maxUploads * UPLOAD_QUEUE_PER_SLOT,
     () => this.#offerNewest(),
   );
@@ -209,6 +217,7 @@ export class ShoalEngine {
         swarmId,
       });
       const live = level?.details?.live === true;
+      if (frag.duration > 0) this.#uplink.segmentDurationSec = frag.duration;
       const playback = this.#playback.get(swarmId);
       if (!playback || frag.sn > playback.newestRequestedSeq || playback.live !== live) {
         this.#playback.set(swarmId, { live, newestRequestedSeq: Math.max(frag.sn, playback?.newestRequestedSeq ?? -1) });
@@ -278,6 +287,10 @@ export class ShoalEngine {
           this.#counters.uploadedBytes += bytes;
           this.#events.emit('segment-uploaded', { peerId, bytes });
         },
+        uploadedWhole: (bytes, durationMs) => {
+          const sample = bytes / Math.max(durationMs / 1000, 0.001);
+          this.#uplink.bytesPerSec = this.#uplink.bytesPerSec === undefined ? sample : 0.7 * this.#uplink.bytesPerSec + 0.3 * sample;
+        },
         misbehaved: (peerId, reason) => this.#events.emit('error', { message: `peer ${peerId} dropped: ${reason}` }),
         offered: (peerId, segmentId, seq) => this.#maybePrefetch(swarmId, peerId, segmentId, seq),
       },
@@ -312,6 +325,7 @@ export class ShoalEngine {
         if (sink.state !== 'loading') return;
         sink.complete();
         settle();
+        this.#uplink.segmentBytes = data.byteLength;
         if (this.#cache.put(segmentId, data)) {
           this.#swarmOfSegment.set(segmentId, { swarmId, sn });
           swarm?.announce(segmentId, sn);

@@ -135,3 +135,25 @@ export function shouldPrefetch(input: PrefetchInput): boolean {
   if (!input.live || seq === undefined || newestRequestedSeq === undefined || input.held || input.prefetching) return false;
   return seq > newestRequestedSeq && seq <= newestRequestedSeq + input.lookaheadSegments;
 }
+
+export interface UploadCapacityInput {
+  /** The configured ceiling. */
+  maxUploads: number;
+  /** Measured rate of this viewer's uploads of whole segments, if any were made. */
+  uploadBytesPerSec: number | undefined;
+  /** Size and duration of the segments being played. */
+  segmentBytes: number | undefined;
+  segmentDurationSec: number | undefined;
+}
+
+/**
+ * Uploads to run at once: as many as the uplink can finish in half a segment's duration each,
+ * so that concurrent uploads never slow one another past what a relay chain can absorb. One
+ * until the uplink has been measured; never more than `maxUploads`.
+ */
+export function uploadSlotsFor(input: UploadCapacityInput): number {
+  const { uploadBytesPerSec, segmentBytes, segmentDurationSec } = input;
+  if (!uploadBytesPerSec || !segmentBytes || !segmentDurationSec) return 1;
+  const secondsPerUpload = segmentBytes / uploadBytesPerSec;
+  return Math.max(1, Math.min(input.maxUploads, Math.floor(segmentDurationSec / (2 * secondsPerUpload))));
+}

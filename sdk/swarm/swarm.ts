@@ -44,6 +44,8 @@ export interface SwarmListener {
   peerConnected(peerId: string): void;
   peerDisconnected(peerId: string): void;
   uploaded(peerId: string, bytes: number): void;
+  /** A whole segment (held here, not relayed as it arrived) was uploaded in `durationMs`. */
+  uploadedWhole(bytes: number, durationMs: number): void;
   /** A peer broke the protocol; it has been dropped from this swarm. */
   misbehaved(peerId: string, reason: string): void;
   /** A peer offered a live segment it holds or receives, with a free upload slot for us. */
@@ -378,6 +380,7 @@ export class Swarm {
     }
     try {
       const total = source instanceof ArrayBuffer ? source.byteLength : await source.size();
+      const startedAt = this.options.now();
       const pieces = source instanceof ArrayBuffer ? [new Uint8Array(source)] : source.read();
       let offset = 0;
       for await (const piece of pieces) {
@@ -391,6 +394,7 @@ export class Swarm {
         if (upload.signal.aborted) return;
       }
       if (offset !== total) throw new Error('source ended short');
+      if (source instanceof ArrayBuffer) this.options.listener.uploadedWhole(total, this.options.now() - startedAt);
     } catch {
       // The source failed or the channel closed: tell the peer, whose request falls back.
       if (!upload.signal.aborted) this.#sendControlTo(peerId, { t: 'absent', rid });

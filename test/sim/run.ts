@@ -24,7 +24,7 @@ const { values } = parseArgs({
     churn: { type: 'string', default: '0.1' },
     'upload-x': { type: 'string', default: '2' },
     'max-peers': { type: 'string', default: '8' },
-    'max-uploads': { type: 'string', default: '1' },
+    'max-uploads': { type: 'string', default: '4' },
     margin: { type: 'string' },
     'join-seconds': { type: 'string', default: '10' },
   },

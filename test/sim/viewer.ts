@@ -125,7 +125,7 @@ export class SimViewer {
       url,
       responseType: 'arraybuffer',
       type: 'media-fragment',
-      frag: { sn, level: 0, type: 'main', byteRange: [], baseurl: 'https://cdn.sim/live/index.m3u8' },
+      frag: { sn, level: 0, type: 'main', duration: this.stream.segmentMs / 1000, byteRange: [], baseurl: 'https://cdn.sim/live/index.m3u8' },
       part: null,
     } as unknown as FragmentLoaderContext;
     const loader = new this.engine.loaderClass({} as HlsConfig);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, shouldPrefetch, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
+import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, shouldPrefetch, uploadSlotsFor, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
 
 const base: PlanInput = {
   cached: false,
@@ -84,5 +84,14 @@ describe('plan', () => {
     assert.equal(liveWaitMs({ ...live, bufferAheadSec: 5, random: 0.999 }), 500, 'at most half of what the buffer spares');
     assert.equal(liveWaitMs({ ...live, bufferAheadSec: 2, random: 0.999 }), 0, 'no wait when the buffer is short');
     assert.deepEqual(planSegmentLoad({ ...live, elapsedMs: 500, random: 0.5 }), { source: 'http', reason: 'no-holder' }, 'a wait that found nobody ends in HTTP');
+  });
+
+  it('sizes upload slots so each upload fits in half a segment duration', () => {
+    const segment = { maxUploads: 4, segmentBytes: 250_000, segmentDurationSec: 2 };
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: undefined }), 1, 'one until measured');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 250_000 }), 1, 'an uplink at twice the bitrate: one');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 1_000_000 }), 4);
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 50_000_000 }), 4, 'never more than maxUploads');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 100_000 }), 1, 'at least one');
   });
 });

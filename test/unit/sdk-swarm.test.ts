@@ -22,6 +22,7 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; m
     peerConnected: (id) => events.push(`join ${id}`),
     peerDisconnected: (id) => events.push(`leave ${id}`),
     uploaded: (_id, bytes) => (uploaded += bytes),
+    uploadedWhole: (bytes) => events.push(`uploaded whole ${bytes}`),
     misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
     offered: (id, segmentId, seq) => events.push(`offered ${id} ${segmentId} ${seq}`),
   };
