@@ -64,6 +64,9 @@ export interface NonHttpDelivery {
 
 /** Peers tried for one segment before HTTP takes over (within the deadline). */
 const MAX_PEER_ATTEMPTS = 8;
+/** Forward buffer beyond which a VOD segment is waited for like a live one. */
+const VOD_COORDINATION_BUFFER_SEC = 10;
+
 /** Requests one peer may serve us at once. */
 const MAX_REQUESTS_PER_PEER = 3;
 
@@ -125,7 +128,9 @@ export class SegmentScheduler {
       const plan = planSegmentLoad({
         cached: false,
         holders: swarm.holdersOf(segment.segmentId).filter((p) => !tried.has(p.id)),
-        live: segment.live && !waited,
+        // VOD viewers with a long buffer fetch far ahead, at about the same moments as the
+        // viewers near them: they coordinate like live viewers.
+        live: (segment.live || bufferAheadSec >= VOD_COORDINATION_BUFFER_SEC) && !waited,
         retrying: tried.size > 0,
         elapsedMs,
         bufferAheadSec,
