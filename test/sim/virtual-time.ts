@@ -5,6 +5,7 @@
  * chains settle at the instant that started them, as on a real event loop.
  */
 import { setImmediate as realSetImmediate } from 'node:timers';
+import { seededRandom } from '../support/seeded-random.ts';
 
 interface Scheduled {
   at: number;
@@ -60,18 +61,6 @@ class EventQueue {
 }
 
 const before = (a: Scheduled, b: Scheduled) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
-
-/** mulberry32: small, fast, seeded. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class VirtualTime {
   /** Milliseconds since the simulation started. */

@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SwarmRegistry } from '../../tracker/swarm-registry.ts';
+import { seededRandom as seeded } from '../support/seeded-random.ts';
 
 /** Sockets are opaque to the registry: plain labelled objects stand in for them. */
 interface FakeSocket {
   name: string;
 }
 const socket = (name: string): FakeSocket => ({ name });
-
-/** A deterministic source of numbers in [0, 1) (mulberry32). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function ids(peers: { peerId: string }[]): string[] {
   return peers.map((p) => p.peerId).sort();
