@@ -157,3 +157,17 @@ export function uploadSlotsFor(input: UploadCapacityInput): number {
   const secondsPerUpload = segmentBytes / uploadBytesPerSec;
   return Math.max(1, Math.min(input.maxUploads, Math.floor(segmentDurationSec / (2 * secondsPerUpload))));
 }
+
+/** A swarm joined less than this long ago may still be connecting to its first peers. */
+export const SWARM_WARMUP_MS = 5000;
+
+/**
+ * How long to wait for a just-joined swarm's first peer before fetching over HTTP: a player
+ * filling its buffer fetches many segments in the first seconds, which its swarm could serve
+ * once connected. Only while the buffer can spare it (half of it), never past the warm-up.
+ */
+export function swarmWarmupWaitMs(input: { peerCount: number; sinceJoinMs: number; bufferAheadSec: number; bufferSafetyMarginSec: number }): number {
+  if (input.peerCount > 0 || input.sinceJoinMs >= SWARM_WARMUP_MS) return 0;
+  const spareMs = (input.bufferAheadSec - input.bufferSafetyMarginSec) * 1000;
+  return Math.max(0, Math.round(Math.min(spareMs / 2, SWARM_WARMUP_MS - input.sinceJoinMs)));
+}

@@ -1,6 +1,6 @@
 import type { ShoalConfig } from '../config.ts';
 import type { PartialSegment } from '../store/partial-segment.ts';
-import { peerTimeoutMs, planSegmentLoad, type PeerCandidate } from './plan.ts';
+import { peerTimeoutMs, planSegmentLoad, swarmWarmupWaitMs, type PeerCandidate } from './plan.ts';
 
 /** A segment as the scheduler sees it: its id, its swarm, its media sequence, whether it is live. */
 export interface SegmentRef {
@@ -12,6 +12,11 @@ export interface SegmentRef {
 
 /** The part of a swarm the scheduler uses; the simulator provides its own. */
 export interface PeerSource {
+  readonly peerCount: number;
+  /** When this viewer joined the swarm (same clock as `now`). */
+  readonly joinedAt: number;
+  /** Resolves true when a first peer connects, false after `timeoutMs` or on abort. */
+  waitForPeer(timeoutMs: number, signal: AbortSignal): Promise<boolean>;
   holdersOf(segmentId: string): PeerCandidate[];
   /** Resolves true as soon as a peer not in `exclude` announces `segmentId`, false after `timeoutMs`. */
   waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: ReadonlySet<string>): Promise<boolean>;
@@ -109,6 +114,13 @@ export class SegmentScheduler {
     if (!swarm) return undefined;
 
     const bufferAheadSec = deps.bufferAheadSec();
+    const warmupMs = swarmWarmupWaitMs({
+      peerCount: swarm.peerCount,
+      sinceJoinMs: startedAt - swarm.joinedAt,
+      bufferAheadSec,
+      bufferSafetyMarginSec: deps.config.bufferSafetyMarginSec,
+    });
+    if (warmupMs > 0) await swarm.waitForPeer(warmupMs, signal);
     const deadline = startedAt + peerTimeoutMs({ ...deps.config, bufferAheadSec });
     /** A prefetch of this segment already under way: wait for it rather than start another. */
     const joinPrefetch = async (): Promise<NonHttpDelivery | 'none' | 'failed'> => {

@@ -110,12 +110,16 @@ export class Swarm {
   readonly #holderWaiters = new Map<string, Set<(peerId: string) => void>>();
   #nextRequestId = 1;
   #closed = false;
+  /** Callers waiting for a first peer. */
+  readonly #peerWaiters = new Set<() => void>();
+  readonly joinedAt: number;
 
   constructor(
     readonly id: string,
     room: Room,
     private readonly options: SwarmOptions,
   ) {
+    this.joinedAt = options.now();
     this.#room = room;
     this.#control = room.makeAction<JsonValue>(CONTROL_ACTION);
     this.#data = room.makeAction<ArrayBuffer>(DATA_ACTION);
@@ -127,6 +131,25 @@ export class Swarm {
 
   get peerCount(): number {
     return this.#peers.size;
+  }
+
+  /** Resolves true when a peer connects (or one is connected), false after `timeoutMs` or on abort. */
+  waitForPeer(timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    if (this.#peers.size > 0) return Promise.resolve(true);
+    if (signal.aborted || this.#closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (connected: boolean) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.#peerWaiters.delete(onPeer);
+        resolve(connected);
+      };
+      const onPeer = () => done(true);
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#peerWaiters.add(onPeer);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** Peers that announced `segmentId`, whole or arriving, as the scheduler sees them. */
@@ -284,6 +307,7 @@ export class Swarm {
     if (this.#closed || this.#peers.has(peerId)) return;
     this.#peers.set(peerId, { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map() });
     this.options.listener.peerConnected(peerId);
+    for (const wake of [...this.#peerWaiters]) wake();
     const ids = [...this.#announced];
     for (let i = 0; i === 0 || i < ids.length; i += MAX_IDS_PER_MESSAGE) {
       this.#sendControlTo(peerId, { t: 'have', ids: ids.slice(i, i + MAX_IDS_PER_MESSAGE), reset: i === 0 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, shouldPrefetch, uploadSlotsFor, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
+import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, shouldPrefetch, swarmWarmupWaitMs, uploadSlotsFor, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
 
 const base: PlanInput = {
   cached: false,
@@ -93,5 +93,14 @@ describe('plan', () => {
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 1_000_000 }), 4);
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 50_000_000 }), 4, 'never more than maxUploads');
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 100_000 }), 1, 'at least one');
+  });
+
+  it('waits for a just-joined swarm to connect while the buffer spares it', () => {
+    const young = { peerCount: 0, sinceJoinMs: 1000, bufferAheadSec: 10.5, bufferSafetyMarginSec: 1.5 };
+    assert.equal(swarmWarmupWaitMs(young), 4000, 'up to the end of the warm-up');
+    assert.equal(swarmWarmupWaitMs({ ...young, bufferAheadSec: 4.5 }), 1500, 'half of what the buffer spares');
+    assert.equal(swarmWarmupWaitMs({ ...young, bufferAheadSec: 1 }), 0);
+    assert.equal(swarmWarmupWaitMs({ ...young, peerCount: 1 }), 0);
+    assert.equal(swarmWarmupWaitMs({ ...young, sinceJoinMs: 6000 }), 0);
   });
 });

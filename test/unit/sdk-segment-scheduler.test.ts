@@ -37,6 +37,9 @@ function source(
   const asked: Array<[string, number]> = [];
   return {
     asked,
+    peerCount: holders.length,
+    joinedAt: -60_000,
+    waitForPeer: async () => true,
     waitForHolder,
     holdersOf: () => holders,
     request: async (peerId, _id, options) => {
