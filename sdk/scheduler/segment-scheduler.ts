@@ -114,7 +114,8 @@ export class SegmentScheduler {
     if (!swarm) return undefined;
 
     const bufferAheadSec = deps.bufferAheadSec();
-    const warmupMs = swarmWarmupWaitMs({
+    // Live startup is latency-bound: only VOD players wait for their swarm to connect.
+    const warmupMs = segment.live ? 0 : swarmWarmupWaitMs({
       peerCount: swarm.peerCount,
       sinceJoinMs: startedAt - swarm.joinedAt,
       bufferAheadSec,
