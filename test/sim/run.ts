@@ -1,6 +1,6 @@
 /**
  * `npm run bench:sim -- --viewers 10,100,1000 [--seconds 120] [--seed 1] [--churn 0.1]
- *  [--upload-x 2] [--max-peers 8]`
+ *  [--upload-x 2] [--max-peers 8] [--max-uploads 4] [--config JSON]`   (--config: Shoal options)
  *
  * The swarm simulator: the SDK's real engine, scheduler, swarm and wire logic (the modules the
  * browser runs) on virtual time, over a simulated network (per-viewer upload and download
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     'max-peers': { type: 'string', default: '8' },
     'max-uploads': { type: 'string', default: '4' },
     margin: { type: 'string' },
+    config: { type: 'string', default: '{}' },
     'join-seconds': { type: 'string', default: '10' },
   },
 });
@@ -60,6 +61,7 @@ async function simulate(viewerCount: number) {
     ...(values.margin === undefined ? {} : { bufferSafetyMarginSec: Number(values.margin) }),
     cacheBytes: 8 * stream.segmentBytes,
     debug: Boolean(process.env.SIM_DEBUG),
+    ...JSON.parse(String(values.config)),
   };
   if (process.env.SIM_DEBUG) console.info = (message: string) => console.error(Math.round(time.now), message);
   const join = () => {
