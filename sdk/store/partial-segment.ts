@@ -13,10 +13,6 @@ export class PartialSegment {
   #state: 'loading' | 'complete' | 'failed' = 'loading';
   #wake = new Set<() => void>();
 
-  get total(): number | undefined {
-    return this.#total;
-  }
-
   get received(): number {
     return this.#received;
   }

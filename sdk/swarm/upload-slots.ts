@@ -22,10 +22,6 @@ export class UploadSlots {
     return Math.max(0, this.slots() - this.#inUse);
   }
 
-  get inUse(): number {
-    return this.#inUse;
-  }
-
   /** Resolves true when a slot is granted, false when the queue is full or `signal` aborts. */
   acquire(signal: AbortSignal): Promise<boolean> {
     if (this.#inUse < this.slots()) {
