@@ -6,6 +6,7 @@
  * refuses), and a connection takes a round trip plus ICE time to open.
  */
 import type { JoinRoom, JoinRoomCallbacks, Room } from '@trystero-p2p/core';
+import { actionShim, type ActionHandler, type SendOptions } from '../support/action-shim.ts';
 import type { SimNetwork, SimNode } from './network.ts';
 import type { VirtualTime } from './virtual-time.ts';
 
@@ -13,10 +14,9 @@ const OFFERS_PER_ANNOUNCE = 3;
 const WARMUP_ANNOUNCES_MS = [0, 233, 766, 2100];
 const CONNECT_SETUP_MS = 150;
 
-type Handler = ((data: unknown, context: { peerId: string; metadata?: unknown }) => void) | null;
 
 class SimRoom {
-  readonly actions = new Map<string, { onMessage: Handler }>();
+  readonly actions = new Map<string, { onMessage: ActionHandler }>();
   readonly peers = new Set<string>();
   onPeerJoin: ((peerId: string) => void) | null = null;
   onPeerLeave: ((peerId: string) => void) | null = null;
@@ -97,30 +97,19 @@ export class SimTracker {
     const tracker = this;
     const api = {
       makeAction(name: string) {
-        const entry = room.actions.get(name) ?? { onMessage: null };
-        room.actions.set(name, entry);
-        return {
-          get onMessage() {
-            return entry.onMessage;
-          },
-          set onMessage(handler: Handler) {
-            entry.onMessage = handler;
-          },
-          onReceiveProgress: null,
-          async send(data: unknown, options: { target?: string | string[]; metadata?: unknown } = {}) {
-            const targets = options.target === undefined ? [...room.peers] : [options.target].flat();
-            const bytes = data instanceof ArrayBuffer ? data.byteLength + 40 : JSON.stringify(data).length + 40;
-            await Promise.all(
-              targets.map((target) => {
-                const other = tracker.#members(room.swarmId).get(target);
-                if (!other || !room.peers.has(target)) return undefined;
-                return tracker.network.send(room.node, other.node, bytes, () => {
-                  if (!other.left && other.peers.has(room.node.id)) other.actions.get(name)?.onMessage?.(data, { peerId: room.node.id, metadata: options.metadata });
-                });
-              }),
-            );
-          },
-        };
+        return actionShim(room.actions, name, async (data: unknown, options: SendOptions = {}) => {
+          const targets = options.target === undefined ? [...room.peers] : [options.target].flat();
+          const bytes = data instanceof ArrayBuffer ? data.byteLength + 40 : JSON.stringify(data).length + 40;
+          await Promise.all(
+            targets.map((target) => {
+              const other = tracker.#members(room.swarmId).get(target);
+              if (!other || !room.peers.has(target)) return undefined;
+              return tracker.network.send(room.node, other.node, bytes, () => {
+                if (!other.left && other.peers.has(room.node.id)) other.actions.get(name)?.onMessage?.(data, { peerId: room.node.id, metadata: options.metadata });
+              });
+            }),
+          );
+        });
       },
       set onPeerJoin(handler: (peerId: string) => void) {
         room.onPeerJoin = handler;

@@ -1,10 +1,10 @@
 import type { Room } from '@trystero-p2p/core';
+import { actionShim, type ActionHandler, type SendOptions } from './action-shim.ts';
 
-type Handler = ((data: unknown, context: { peerId: string; metadata?: unknown }) => void) | null;
 
 interface FakeRoom {
   peerId: string;
-  actions: Map<string, { onMessage: Handler }>;
+  actions: Map<string, { onMessage: ActionHandler }>;
   onPeerJoin: ((peerId: string) => void) | null;
   onPeerLeave: ((peerId: string) => void) | null;
   left: boolean;
@@ -26,29 +26,18 @@ export class FakeRoomBus {
     const bus = this;
     const room = {
       makeAction(name: string) {
-        const entry = self.actions.get(name) ?? { onMessage: null };
-        self.actions.set(name, entry);
-        return {
-          get onMessage() {
-            return entry.onMessage;
-          },
-          set onMessage(handler: Handler) {
-            entry.onMessage = handler;
-          },
-          onReceiveProgress: null,
-          async send(data: unknown, options: { target?: string | string[]; metadata?: unknown } = {}) {
-            const targets = options.target === undefined ? [...bus.rooms.keys()].filter((id) => id !== peerId) : [options.target].flat();
-            for (const target of targets) {
-              await new Promise((resolve) => setTimeout(resolve, 0));
-              const altered = bus.tamper ? bus.tamper(peerId, name, data, options.metadata) : { data, metadata: options.metadata };
-              if (!altered) continue;
-              const receiver = bus.rooms.get(target);
-              if (!receiver || receiver.left || self.left) continue;
-              bus.delivered++;
-              receiver.actions.get(name)?.onMessage?.(altered.data, { peerId, metadata: altered.metadata });
-            }
-          },
-        };
+        return actionShim(self.actions, name, async (data: unknown, options: SendOptions = {}) => {
+          const targets = options.target === undefined ? [...bus.rooms.keys()].filter((id) => id !== peerId) : [options.target].flat();
+          for (const target of targets) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            const altered = bus.tamper ? bus.tamper(peerId, name, data, options.metadata) : { data, metadata: options.metadata };
+            if (!altered) continue;
+            const receiver = bus.rooms.get(target);
+            if (!receiver || receiver.left || self.left) continue;
+            bus.delivered++;
+            receiver.actions.get(name)?.onMessage?.(altered.data, { peerId, metadata: altered.metadata });
+          }
+        });
       },
       set onPeerJoin(handler: (peerId: string) => void) {
         self.onPeerJoin = handler;
