@@ -4,12 +4,14 @@
  * to each other by relaying their WebRTC offers and answers; it never sees media.
  */
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import express, { type RequestHandler } from 'express';
+import { pino, type Level, type Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { TrackerMetrics, type TrackerStats } from './metrics.ts';
+import { originAllowed, tokenProblem } from './access.ts';
+import { TrackerMetrics, type RejectionReason, type TrackerStats } from './metrics.ts';
+import { PairingBook } from './pairing.ts';
 import {
-  MAX_OFFERS_PER_ANNOUNCE,
   failureReply,
   parseRequest,
   type AnnounceReply,
@@ -17,11 +19,13 @@ import {
   type ScrapeRequest,
   type TrackerReply,
 } from './protocol.ts';
+import { TokenBucket } from './rate-limit.ts';
 import { SwarmRegistry, type Peer } from './swarm-registry.ts';
 
-export type { TrackerStats } from './metrics.ts';
+export type { RejectionReason, TrackerStats } from './metrics.ts';
+export { createTrackerToken } from './access.ts';
 
-/** Options of {@link startTracker}. */
+/** Options of {@link startTracker}. Every limit has a default fit for a public deployment. */
 export interface TrackerOptions {
   /**
    * TCP port for both WebSocket and HTTP; 0 picks a free port (see {@link RunningTracker.port}).
@@ -54,10 +58,76 @@ export interface TrackerOptions {
   peerTimeoutSec?: number;
   /**
    * Seconds between WebSocket pings; a connection that has not answered the previous ping
-   * by the next one is closed and its peers dropped.
+   * by the next one (half-open: the client vanished without closing) is closed.
    * @default 30
    */
   heartbeatIntervalSec?: number;
+  /**
+   * WebRTC connections the tracker hands one client (one WebSocket), across its swarms: a
+   * client with this many partners and pending offers gets no more offers, and its own offers
+   * stop being relayed two short of it, leaving room for newcomers. Set it to the SDK's
+   * `maxPeers`.
+   * @default 8
+   */
+  maxPeersPerClient?: number;
+  /**
+   * Offers relayed from one announce; further ones are ignored (trystero sends 3, WebTorrent
+   * up to 10).
+   * @default 10
+   */
+  maxOffersPerAnnounce?: number;
+  /**
+   * Messages (announces and scrapes) per second one connection may send on average, in bursts
+   * of twice as many. Beyond it, messages get a `failure reason`; a client that keeps sending
+   * until it owes another whole burst is disconnected (code 1008).
+   * @default 10
+   */
+  maxAnnouncesPerSec?: number;
+  /**
+   * Swarms one connection may be in at once (Shoal joins one per rendition).
+   * @default 32
+   */
+  maxSwarmsPerConnection?: number;
+  /**
+   * Swarm memberships in the whole tracker; an announce that would add one more gets a
+   * `failure reason` (memory stays bounded under any load).
+   * @default 100000
+   */
+  maxPeers?: number;
+  /**
+   * Open WebSocket connections in the whole tracker; beyond it a new connection gets a
+   * `failure reason` and is closed (code 1013).
+   * @default 100000
+   */
+  maxConnections?: number;
+  /**
+   * A connection that is in no swarm for this long (it never announced, or left them all) is
+   * closed.
+   * @default 60
+   */
+  idleTimeoutSec?: number;
+  /**
+   * Page origins allowed to connect, e.g. `['https://example.com', 'https://*.example.com']`;
+   * others get a `failure reason` and are closed (code 1008). Empty allows every origin,
+   * and clients that send no `Origin` (not browsers).
+   * @default []
+   */
+  allowedOrigins?: string[];
+  /**
+   * When set, every connection must carry a valid, unexpired token signed with this secret
+   * in its URL (`wss://tracker.example/?token=...`, see {@link createTrackerToken}); others
+   * get a `failure reason` and are closed (code 1008).
+   * @default undefined (no tokens)
+   */
+  tokenSecret?: string;
+  /**
+   * Log level of the structured (pino, JSON lines on stdout) log. The `shoal-tracker` CLI
+   * defaults to `'info'`.
+   * @default 'silent'
+   */
+  logLevel?: Level | 'silent';
+  /** A pino logger to log to instead; `logLevel` is then ignored. */
+  logger?: Logger;
 }
 
 /** A listening tracker, as returned by {@link startTracker}. */
@@ -76,15 +146,26 @@ export interface RunningTracker {
 
 /** How long {@link RunningTracker.close} lets clients answer the close handshake. */
 const CLOSE_GRACE_MS = 2000;
+/** An offer not answered within this long frees the connection slots it reserved. */
+const OFFER_RESERVATION_MS = 30_000;
+/** How often idle connections, stale peers and unanswered offers are swept. */
+const HOUSEKEEPING_MS = 1000;
+
+/** What the tracker keeps per connection. */
+interface Client {
+  bucket: TokenBucket;
+  /** When the connection last found itself in no swarm; undefined while it is in one. */
+  idleSince: number | undefined;
+}
 
 /**
  * Starts a tracker and resolves once it is listening.
  *
  * Every valid announce registers its peer in the swarm (`event: 'stopped'` removes it) and gets
- * an announce reply; its offers go to distinct random other peers of the swarm, and its answer
- * to the peer named by `to_peer_id` (a `failure reason` follows the reply if that peer is
- * unknown). Invalid messages get a `failure reason`; the connection stays open. A closed
- * connection's peers leave every swarm.
+ * an announce reply; its offers go to distinct random other peers of the swarm that have room
+ * for another connection, and its answer to the peer named by `to_peer_id`. Invalid or refused
+ * messages get a `failure reason`; the connection stays open unless it abuses the rate limit.
+ * A closed connection's peers leave every swarm.
  *
  * @example
  * ```ts
@@ -95,12 +176,28 @@ const CLOSE_GRACE_MS = 2000;
  */
 export async function startTracker(options: TrackerOptions = {}): Promise<RunningTracker> {
   const host = options.host ?? '0.0.0.0';
-  const intervalSec = options.announceIntervalSec ?? 120;
-  const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
-  const peerTimeoutMs = (options.peerTimeoutSec ?? Math.max(2 * intervalSec, 300)) * 1000;
-  const heartbeatMs = (options.heartbeatIntervalSec ?? 30) * 1000;
+  const intervalSec = positive(options, 'announceIntervalSec', 120);
+  const maxMessageBytes = positive(options, 'maxMessageBytes', 64 * 1024);
+  const peerTimeoutMs = positive(options, 'peerTimeoutSec', Math.max(2 * intervalSec, 300)) * 1000;
+  const heartbeatMs = positive(options, 'heartbeatIntervalSec', 30) * 1000;
+  const maxPeersPerClient = positive(options, 'maxPeersPerClient', 8);
+  const maxOffersPerAnnounce = positive(options, 'maxOffersPerAnnounce', 10);
+  const maxAnnouncesPerSec = positive(options, 'maxAnnouncesPerSec', 10);
+  const maxSwarmsPerConnection = positive(options, 'maxSwarmsPerConnection', 32);
+  const maxPeers = positive(options, 'maxPeers', 100_000);
+  const maxConnections = positive(options, 'maxConnections', 100_000);
+  const idleTimeoutMs = positive(options, 'idleTimeoutSec', 60) * 1000;
+  const allowedOrigins = options.allowedOrigins ?? [];
+  const { tokenSecret } = options;
+  if (tokenSecret !== undefined && tokenSecret.length < 16) throw new RangeError('tokenSecret must be at least 16 characters');
+  const log = options.logger ?? pino({ name: 'shoal-tracker', level: options.logLevel ?? 'silent' });
 
   const registry = new SwarmRegistry<WebSocket>();
+  const pairing = new PairingBook<WebSocket>(
+    { cap: maxPeersPerClient, headroom: Math.min(2, maxPeersPerClient - 1), reservationTtlMs: OFFER_RESERVATION_MS },
+    (socket, hasRoom) => registry.setRoom(socket, hasRoom),
+  );
+  const clients = new Map<WebSocket, Client>();
   const app = express();
   const server = createServer(app);
   const wss = new WebSocketServer({ server, path: '/', maxPayload: maxMessageBytes * 4 });
@@ -132,9 +229,18 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     return true;
   };
 
-  const reject = (socket: WebSocket, reason: string, action?: 'announce' | 'scrape', infoHash?: string): void => {
-    metrics.count('rejected');
+  const reject = (socket: WebSocket, code: RejectionReason, reason: string, action?: 'announce' | 'scrape', infoHash?: string): void => {
+    metrics.reject(code);
+    log.debug({ code, reason }, 'rejected a message');
     send(socket, failureReply(reason, action, infoHash));
+  };
+
+  /** Refuses a connection: a `failure reason` the client can log, then a close frame. */
+  const refuse = (socket: WebSocket, code: RejectionReason, reason: string, closeCode: number, request: IncomingMessage): void => {
+    metrics.reject(code);
+    log.info({ code, reason, origin: request.headers.origin, address: request.socket.remoteAddress }, 'refused a connection');
+    send(socket, failureReply(reason));
+    socket.close(closeCode, reason);
   };
 
   const announceReply = (infoHash: string): AnnounceReply => {
@@ -142,33 +248,66 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     return { action: 'announce', info_hash: infoHash, interval: intervalSec, complete, incomplete };
   };
 
+  const leaveSwarm = (socket: WebSocket, infoHash: string, peerId: string): void => {
+    if (registry.leave(infoHash, peerId, socket)) pairing.leave(socket, infoHash);
+    markIdle(socket);
+  };
+
+  const markIdle = (socket: WebSocket): void => {
+    const client = clients.get(socket);
+    if (client) client.idleSince = registry.swarmsOf(socket) === 0 ? (client.idleSince ?? Date.now()) : undefined;
+  };
+
   const onAnnounce = (socket: WebSocket, request: AnnounceRequest): void => {
-    metrics.count('announces');
     const { info_hash: infoHash, peer_id: peerId } = request;
     if (request.event === 'stopped') {
-      registry.leave(infoHash, peerId, socket);
+      metrics.count('announces');
+      leaveSwarm(socket, infoHash, peerId);
       send(socket, announceReply(infoHash));
       return;
     }
+    const current = registry.peerIdOf(socket, infoHash);
+    const joining = current === undefined && registry.getPeer(infoHash, peerId) === undefined;
+    if (current === undefined && registry.swarmsOf(socket) >= maxSwarmsPerConnection) {
+      reject(socket, 'swarm-limit', `too many swarms on this connection: the limit is ${maxSwarmsPerConnection}`, 'announce', infoHash);
+      return;
+    }
+    if (joining && registry.peerCount >= maxPeers) {
+      reject(socket, 'tracker-full', 'tracker full: try again later', 'announce', infoHash);
+      return;
+    }
+    metrics.count('announces');
+    if (current !== undefined && current !== peerId) pairing.leave(socket, infoHash);
     registry.join(infoHash, peerId, socket, {
       left: request.left,
       completed: request.event === 'completed',
       now: Date.now(),
     });
+    markIdle(socket);
     send(socket, announceReply(infoHash));
-    relayOffers(request);
+    relayOffers(socket, request);
     relayAnswer(socket, request);
   };
 
-  /** Each offer goes to a different random peer, at most min(numwant, offers) of them. */
-  const relayOffers = ({ info_hash, peer_id, numwant, offers = [] }: AnnounceRequest): void => {
-    const wanted = Math.min(numwant ?? offers.length, offers.length, MAX_OFFERS_PER_ANNOUNCE);
+  /**
+   * Each offer goes to a different random peer of the swarm with room for a connection and
+   * not already paired with the sender: at most min(numwant, offers, maxOffersPerAnnounce) of
+   * them, and none once the sender has no room to initiate.
+   */
+  const relayOffers = (socket: WebSocket, { info_hash, peer_id, numwant, offers = [] }: AnnounceRequest): void => {
+    const wanted = Math.min(numwant ?? offers.length, offers.length, maxOffersPerAnnounce, pairing.offersAllowed(socket));
+    if (wanted <= 0) return;
+    const now = Date.now();
     let relayed = 0;
-    pickOpenPeers(info_hash, peer_id, wanted).forEach((peer, i) => {
+    const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.socket !== socket && !pairing.linked(socket, peer.socket));
+    receivers.forEach((peer, i) => {
       const entry = offers[i];
       if (entry === undefined) return;
       const { offer_id, offer } = entry;
-      if (send(peer.socket, { action: 'announce', info_hash, peer_id, offer_id, offer })) relayed++;
+      if (send(peer.socket, { action: 'announce', info_hash, peer_id, offer_id, offer })) {
+        pairing.reserve(socket, peer.socket, info_hash, offer_id, now);
+        relayed++;
+      }
     });
     metrics.count('offersRelayed', relayed);
   };
@@ -178,63 +317,102 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     const { info_hash, peer_id, answer, offer_id, to_peer_id } = request;
     if (answer === undefined || offer_id === undefined || to_peer_id === undefined) return;
     const target = registry.getPeer(info_hash, to_peer_id);
-    if (target !== undefined && send(target.socket, { action: 'announce', info_hash, peer_id, offer_id, answer })) {
-      metrics.count('answersRelayed');
-    } else {
-      reject(socket, 'unknown to_peer_id: no such peer in this swarm', 'announce', info_hash);
+    if (target === undefined || target.socket.readyState !== WebSocket.OPEN) {
+      reject(socket, 'unknown-peer', 'unknown to_peer_id: no such peer in this swarm', 'announce', info_hash);
+      return;
     }
+    if (!pairing.answer(socket, target.socket, info_hash, offer_id)) {
+      reject(socket, 'peer-at-cap', 'answer not relayed: a peer has no room for another connection', 'announce', info_hash);
+      return;
+    }
+    send(target.socket, { action: 'announce', info_hash, peer_id, offer_id, answer });
+    metrics.count('answersRelayed');
   };
 
   /**
-   * Random peers whose socket is open. A socket that received its peer's close frame is
-   * closing but its 'close' event (which drops its peers) may not have fired yet: such peers
-   * are dropped here and the pick is redone, so no offer is wasted on them.
+   * Random peers with room whose socket is open. A socket that received its peer's close frame
+   * is closing but its 'close' event (which drops its peers) may not have fired yet: such
+   * peers are dropped here and the pick is redone, so no offer is wasted on them.
    */
-  const pickOpenPeers = (infoHash: string, peerId: string, count: number): Peer<WebSocket>[] => {
+  const pickOpenPeers = (infoHash: string, peerId: string, count: number, accept: (peer: Peer<WebSocket>) => boolean): Peer<WebSocket>[] => {
     for (;;) {
-      const picked = registry.pickPeers(infoHash, peerId, count);
+      const picked = registry.pickPeers(infoHash, peerId, count, Math.random, accept);
       const closing = picked.filter((peer) => peer.socket.readyState !== WebSocket.OPEN);
       if (closing.length === 0) return picked;
-      for (const peer of closing) registry.dropSocket(peer.socket);
+      for (const peer of closing) forget(peer.socket);
     }
   };
 
   const onScrape = (socket: WebSocket, request: ScrapeRequest): void => {
     const requested = request.info_hash;
-    const hashes = requested === undefined ? [...registry.infoHashes()] : [requested].flat();
+    const hashes = requested === undefined ? [...registry.infoHashes()] : [...new Set([requested].flat())];
     const files = Object.fromEntries(hashes.map((hash) => [hash, registry.counts(hash)]));
     send(socket, { action: 'scrape', files });
   };
 
-  const onMessage = (socket: WebSocket, data: RawData): void => {
+  const onMessage = (socket: WebSocket, client: Client, data: RawData): void => {
+    const allowance = client.bucket.take(Date.now());
+    if (allowance === 'abusive') {
+      metrics.reject('rate-limited');
+      log.warn({ address: (socket as WebSocket & { _socket?: { remoteAddress?: string } })._socket?.remoteAddress }, 'closed a connection flooding past its rate limit');
+      socket.close(1008, 'rate limit exceeded');
+      return;
+    }
+    if (allowance === 'limited') {
+      reject(socket, 'rate-limited', `rate limit exceeded: at most ${maxAnnouncesPerSec} messages per second`);
+      return;
+    }
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     if (bytes.byteLength > maxMessageBytes) {
-      reject(socket, `message too large: ${bytes.byteLength} bytes, the limit is ${maxMessageBytes}`);
+      reject(socket, 'too-large', `message too large: ${bytes.byteLength} bytes, the limit is ${maxMessageBytes}`);
       return;
     }
     const parsed = parseRequest(bytes.toString('utf8'));
-    if (!parsed.ok) reject(socket, parsed.reason, parsed.action, parsed.info_hash);
+    if (!parsed.ok) reject(socket, 'malformed', parsed.reason, parsed.action, parsed.info_hash);
     else if (parsed.request.action === 'announce') onAnnounce(socket, parsed.request);
     else onScrape(socket, parsed.request);
   };
 
+  /** A connection is gone: its peers leave every swarm, their pairs end. */
+  const forget = (socket: WebSocket): void => {
+    clients.delete(socket);
+    awaitingPong.delete(socket);
+    pairing.leave(socket);
+    registry.forgetSocket(socket);
+  };
+
   const awaitingPong = new Set<WebSocket>();
-  wss.on('connection', (socket) => {
+  wss.on('connection', (socket, request) => {
+    // Protocol errors (oversized frame, invalid UTF-8): ws closes the socket, 'close' cleans up.
+    socket.on('error', () => {});
+    if (wss.clients.size > maxConnections) {
+      refuse(socket, 'tracker-full', 'tracker full: try again later', 1013, request);
+      return;
+    }
+    if (!originAllowed(request.headers.origin, allowedOrigins)) {
+      refuse(socket, 'origin', `origin not allowed: ${JSON.stringify(request.headers.origin ?? null)}`, 1008, request);
+      return;
+    }
+    if (tokenSecret !== undefined) {
+      const token = new URL(request.url ?? '/', 'http://tracker').searchParams.get('token');
+      const problem = tokenProblem(token, tokenSecret, Date.now());
+      if (problem !== undefined) {
+        refuse(socket, 'token', problem, 1008, request);
+        return;
+      }
+    }
+    const client: Client = { bucket: new TokenBucket(maxAnnouncesPerSec, 2 * maxAnnouncesPerSec, Date.now()), idleSince: Date.now() };
+    clients.set(socket, client);
     socket.on('message', (data) => {
       try {
-        onMessage(socket, data);
+        onMessage(socket, client, data);
       } catch (err) {
-        console.error('shoal-tracker: error while handling a message', err);
-        reject(socket, 'internal tracker error');
+        log.error({ err }, 'error while handling a message');
+        reject(socket, 'internal', 'internal tracker error');
       }
     });
     socket.on('pong', () => awaitingPong.delete(socket));
-    socket.on('close', () => {
-      awaitingPong.delete(socket);
-      registry.dropSocket(socket);
-    });
-    // Protocol errors (oversized frame, invalid UTF-8): ws closes the socket, 'close' cleans up.
-    socket.on('error', () => {});
+    socket.on('close', () => forget(socket));
   });
 
   server.listen(options.port ?? 8000, host);
@@ -245,9 +423,9 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     wss.close();
     throw err;
   }
-  wss.on('error', (err) => console.error('shoal-tracker: server error', err));
+  wss.on('error', (err) => log.error({ err }, 'server error'));
 
-  const sweep = setInterval(() => {
+  const heartbeat = setInterval(() => {
     for (const socket of wss.clients) {
       if (awaitingPong.has(socket)) {
         socket.terminate();
@@ -256,17 +434,32 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
       awaitingPong.add(socket);
       socket.ping();
     }
-    registry.expire(Date.now() - peerTimeoutMs);
   }, heartbeatMs);
-  sweep.unref();
+  heartbeat.unref();
+
+  const housekeeping = setInterval(() => {
+    const now = Date.now();
+    for (const { infoHash, peer } of registry.expire(now - peerTimeoutMs)) {
+      pairing.leave(peer.socket, infoHash);
+      markIdle(peer.socket);
+    }
+    pairing.expire(now);
+    for (const [socket, client] of clients) {
+      if (client.idleSince !== undefined && now - client.idleSince >= idleTimeoutMs) socket.close(1000, 'idle: in no swarm');
+    }
+  }, Math.min(HOUSEKEEPING_MS, idleTimeoutMs));
+  housekeeping.unref();
 
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 8000);
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  log.info({ port, host }, 'tracker listening');
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
-    clearInterval(sweep);
+    log.info('tracker shutting down');
+    clearInterval(heartbeat);
+    clearInterval(housekeeping);
     const clientsClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of wss.clients) socket.close(1001, 'tracker shutting down');
@@ -285,4 +478,13 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     stats: () => metrics.stats(),
     close: () => (closing ??= close()),
   };
+}
+
+/** Reads a positive numeric option, throwing a RangeError naming it when it is not one. */
+function positive(options: TrackerOptions, name: keyof TrackerOptions, fallback: number): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(`invalid tracker option ${name}: ${JSON.stringify(value)}, expected a positive number`);
+  }
+  return value;
 }

@@ -4,6 +4,9 @@
  *
  * A socket may be in several swarms (one peer_id each). A peer_id announced from a new socket
  * takes the entry over (a client that reconnected). Empty swarms are forgotten.
+ *
+ * Each swarm also indexes its peers whose socket has room for more connections (see
+ * {@link SwarmRegistry.setRoom}): offers are only ever handed to those.
  */
 
 /** A peer of a swarm, as seen from outside the registry. */
@@ -41,12 +44,16 @@ interface Entry<S> {
   lastSeen: number;
   /** Position in {@link Swarm.order}. */
   index: number;
+  /** Position in {@link Swarm.open}, -1 when its socket has no room. */
+  openIndex: number;
 }
 
 interface Swarm<S> {
   peers: Map<string, Entry<S>>;
   /** The same entries in an array, for O(1) random picks and swap-removal. */
   order: Entry<S>[];
+  /** The entries whose socket has room for more connections. */
+  open: Entry<S>[];
   complete: number;
   downloaded: number;
 }
@@ -56,6 +63,8 @@ export class SwarmRegistry<S> {
   readonly #swarms = new Map<string, Swarm<S>>();
   /** socket -> info_hash -> peer_id, to drop a socket from every swarm at once. */
   readonly #memberships = new Map<S, Map<string, string>>();
+  /** Sockets with no room for more connections. */
+  readonly #full = new Set<S>();
   #peerCount = 0;
 
   /** Number of swarms with at least one peer. */
@@ -66,6 +75,16 @@ export class SwarmRegistry<S> {
   /** Number of swarm memberships: a socket in two swarms counts twice. */
   get peerCount(): number {
     return this.#peerCount;
+  }
+
+  /** Number of swarms the socket is in. */
+  swarmsOf(socket: S): number {
+    return this.#memberships.get(socket)?.size ?? 0;
+  }
+
+  /** The peer_id the socket announced in this swarm, if it is in it. */
+  peerIdOf(socket: S, infoHash: string): string | undefined {
+    return this.#memberships.get(socket)?.get(infoHash);
   }
 
   /** Info hashes of all swarms. */
@@ -80,12 +99,12 @@ export class SwarmRegistry<S> {
 
     let swarm = this.#swarms.get(infoHash);
     if (swarm === undefined) {
-      swarm = { peers: new Map(), order: [], complete: 0, downloaded: 0 };
+      swarm = { peers: new Map(), order: [], open: [], complete: 0, downloaded: 0 };
       this.#swarms.set(infoHash, swarm);
     }
     let entry = swarm.peers.get(peerId);
     if (entry === undefined) {
-      entry = { peerId, socket, left: undefined, lastSeen: info.now, index: swarm.order.length };
+      entry = { peerId, socket, left: undefined, lastSeen: info.now, index: swarm.order.length, openIndex: -1 };
       swarm.peers.set(peerId, entry);
       swarm.order.push(entry);
       this.#peerCount++;
@@ -93,6 +112,7 @@ export class SwarmRegistry<S> {
       this.#unindex(entry.socket, infoHash);
       entry.socket = socket;
     }
+    this.#setOpen(swarm, entry, !this.#full.has(socket));
     this.#index(socket, infoHash, peerId);
 
     const wasComplete = entry.left === 0;
@@ -127,18 +147,38 @@ export class SwarmRegistry<S> {
     return removed;
   }
 
-  /** Removes every peer whose last announce is older than `before`. Returns how many. */
-  expire(before: number): number {
-    let removed = 0;
+  /** Removes every peer whose last announce is older than `before`; returns them. */
+  expire(before: number): Array<{ infoHash: string; peer: Peer<S> }> {
+    const removed: Array<{ infoHash: string; peer: Peer<S> }> = [];
     for (const [infoHash, swarm] of [...this.#swarms]) {
       for (const entry of [...swarm.order]) {
         if (entry.lastSeen < before) {
           this.#remove(infoHash, swarm, entry);
-          removed++;
+          removed.push({ infoHash, peer: entry });
         }
       }
     }
     return removed;
+  }
+
+  /**
+   * Whether the socket can take more connections: a socket without room stays in its swarms
+   * but is never picked by {@link pickPeers}. Sockets have room until told otherwise.
+   */
+  setRoom(socket: S, hasRoom: boolean): void {
+    if (hasRoom) this.#full.delete(socket);
+    else this.#full.add(socket);
+    for (const [infoHash, peerId] of this.#memberships.get(socket) ?? []) {
+      const swarm = this.#swarms.get(infoHash);
+      const entry = swarm?.peers.get(peerId);
+      if (swarm && entry) this.#setOpen(swarm, entry, hasRoom);
+    }
+  }
+
+  /** Forgets the room flag of a socket that is gone. */
+  forgetSocket(socket: S): void {
+    this.dropSocket(socket);
+    this.#full.delete(socket);
   }
 
   /** The peer with this id in this swarm, if any. */
@@ -147,27 +187,32 @@ export class SwarmRegistry<S> {
   }
 
   /**
-   * Up to `count` distinct peers of the swarm chosen uniformly at random, never
-   * `excludePeerId` (the asking peer). O(count), whatever the swarm size.
+   * Up to `count` distinct peers of the swarm chosen uniformly at random among those whose
+   * socket has room, never `excludePeerId` (the asking peer) nor one `accept` turns down.
+   * O(count) when few are turned down, whatever the swarm size: candidates are drawn by a lazy
+   * Fisher-Yates shuffle, giving up after `4 * count + 16` draws.
    * @param random - source of numbers in [0, 1), injectable for tests.
    */
-  pickPeers(infoHash: string, excludePeerId: string, count: number, random: () => number = Math.random): Peer<S>[] {
+  pickPeers(
+    infoHash: string,
+    excludePeerId: string,
+    count: number,
+    random: () => number = Math.random,
+    accept: (peer: Peer<S>) => boolean = () => true,
+  ): Peer<S>[] {
     const swarm = this.#swarms.get(infoHash);
     if (swarm === undefined || count <= 0) return [];
-    const excluded = swarm.peers.get(excludePeerId)?.index;
-    const candidates = swarm.order.length - (excluded === undefined ? 0 : 1);
-    const wanted = Math.min(Math.floor(count), candidates);
-    // Floyd's sampling of `wanted` distinct indices out of [0, candidates).
-    const chosen = new Set<number>();
-    for (let j = candidates - wanted; j < candidates; j++) {
-      const t = Math.min(Math.floor(random() * (j + 1)), j);
-      chosen.add(chosen.has(t) ? j : t);
-    }
+    const pool = swarm.open;
     const picked: Peer<S>[] = [];
-    for (const i of chosen) {
-      // Candidate indices skip the excluded entry's slot.
-      const entry = swarm.order[excluded !== undefined && i >= excluded ? i + 1 : i];
-      if (entry !== undefined) picked.push(entry);
+    /** Positions swapped so far by the shuffle: position -> index into `pool`. */
+    const swapped = new Map<number, number>();
+    const maxDraws = Math.min(pool.length, 4 * Math.floor(count) + 16);
+    for (let draw = 0; draw < maxDraws && picked.length < count; draw++) {
+      const j = draw + Math.min(Math.floor(random() * (pool.length - draw)), pool.length - draw - 1);
+      const index = swapped.get(j) ?? j;
+      swapped.set(j, swapped.get(draw) ?? draw);
+      const entry = pool[index];
+      if (entry !== undefined && entry.peerId !== excludePeerId && accept(entry)) picked.push(entry);
     }
     return picked;
   }
@@ -179,7 +224,23 @@ export class SwarmRegistry<S> {
     return { complete: swarm.complete, incomplete: swarm.order.length - swarm.complete, downloaded: swarm.downloaded };
   }
 
+  /** Adds the entry to, or removes it from, the swarm's peers with room. */
+  #setOpen(swarm: Swarm<S>, entry: Entry<S>, open: boolean): void {
+    if (open && entry.openIndex < 0) {
+      entry.openIndex = swarm.open.length;
+      swarm.open.push(entry);
+    } else if (!open && entry.openIndex >= 0) {
+      const last = swarm.open.pop();
+      if (last !== undefined && last !== entry) {
+        last.openIndex = entry.openIndex;
+        swarm.open[entry.openIndex] = last;
+      }
+      entry.openIndex = -1;
+    }
+  }
+
   #remove(infoHash: string, swarm: Swarm<S>, entry: Entry<S>): void {
+    this.#setOpen(swarm, entry, false);
     swarm.peers.delete(entry.peerId);
     const last = swarm.order.pop();
     if (last !== undefined && last !== entry) {

@@ -1,150 +1,11 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { describe, it, type TestContext } from 'node:test';
-import { WebSocket, type ClientOptions } from 'ws';
-import { startTracker, type RunningTracker, type TrackerOptions } from '../../tracker/server.ts';
+import { describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { REJECTION_REASONS } from '../../tracker/metrics.ts';
+import { id, offersOf, randomId, setup, until, TestPeer, type Message } from '../support/tracker-peer.ts';
 
-type Message = Record<string, unknown>;
-type Predicate = (message: Message) => boolean;
-
-const WAIT_MS = 3000;
-
-/** A 20-character id, readable in failures. */
-const id = (label: string): string => label.padEnd(20, '.').slice(0, 20);
-const randomId = (): string => randomBytes(10).toString('hex');
-
-/** A WebSocket client that records what the tracker sends and waits for expected messages. */
-class TestPeer {
-  /** Every message received, in order. */
-  readonly received: Message[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  readonly #unclaimed: Message[] = [];
-  readonly #waiters = new Set<{ predicate: Predicate; resolve: (m: Message) => void }>();
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const message = JSON.parse(String(data)) as Message;
-      this.received.push(message);
-      const waiter = [...this.#waiters].find((w) => w.predicate(message));
-      if (waiter === undefined) {
-        this.#unclaimed.push(message);
-        return;
-      }
-      this.#waiters.delete(waiter);
-      waiter.resolve(message);
-    });
-    this.closed = once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
-  }
-
-  static async connect(url: string, options?: ClientOptions): Promise<TestPeer> {
-    const peer = new TestPeer(new WebSocket(url, options));
-    await once(peer.ws, 'open');
-    return peer;
-  }
-
-  send(message: unknown): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  /** The next message (received earlier and not yet claimed, or to come) matching `predicate`. */
-  next(predicate: Predicate, what: string): Promise<Message> {
-    const index = this.#unclaimed.findIndex(predicate);
-    if (index !== -1) return Promise.resolve(this.#unclaimed.splice(index, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        reject(new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.received)}`));
-      }, WAIT_MS);
-      const waiter = {
-        predicate,
-        resolve: (m: Message) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      };
-      this.#waiters.add(waiter);
-    });
-  }
-
-  /** Announces and returns the tracker's announce reply. */
-  async announce(fields: Message): Promise<Message> {
-    this.send({ action: 'announce', ...fields });
-    return this.next(
-      (m) => m.action === 'announce' && m.info_hash === fields.info_hash && 'interval' in m,
-      `announce reply for ${String(fields.info_hash)}`,
-    );
-  }
-
-  /** Scrapes and returns the reply's `files`. */
-  async scrape(infoHash?: string | string[]): Promise<Record<string, unknown>> {
-    this.send(infoHash === undefined ? { action: 'scrape' } : { action: 'scrape', info_hash: infoHash });
-    const reply = await this.next((m) => m.action === 'scrape', 'scrape reply');
-    return reply.files as Record<string, unknown>;
-  }
-
-  /** Sends a message and returns the failure reply. */
-  async expectFailure(message: unknown): Promise<Message> {
-    this.send(message);
-    return this.next((m) => typeof m['failure reason'] === 'string', 'failure reason');
-  }
-
-  /**
-   * Round trip through the tracker: resolves once every message the tracker sent to this peer
-   * before handling this one has arrived (one socket delivers in order).
-   */
-  async sync(): Promise<void> {
-    const marker = randomId();
-    this.send({ action: 'scrape', info_hash: marker });
-    await this.next((m) => m.action === 'scrape' && typeof m.files === 'object' && marker in (m.files as object), 'sync');
-  }
-
-  /** Messages carrying a relayed offer. */
-  offers(): Message[] {
-    return this.received.filter((m) => 'offer' in m);
-  }
-
-  async close(): Promise<void> {
-    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close();
-    await this.closed;
-  }
-}
-
-/**
- * Resolves once `condition` holds, checked at each turn of the event loop. Only for state the
- * tracker changes on its own socket events, which it exposes no event for.
- */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-/** Starts a tracker on a free port; the test's teardown closes it and every peer connected. */
-async function setup(
-  t: TestContext,
-  options: TrackerOptions = {},
-): Promise<{ tracker: RunningTracker; connect: (options?: ClientOptions) => Promise<TestPeer> }> {
-  const tracker = await startTracker({ port: 0, host: '127.0.0.1', ...options });
-  const peers: TestPeer[] = [];
-  t.after(async () => {
-    await Promise.all(peers.map((p) => p.close()));
-    await tracker.close();
-  });
-  return {
-    tracker,
-    connect: async (clientOptions) => {
-      const peer = await TestPeer.connect(tracker.url, clientOptions);
-      peers.push(peer);
-      return peer;
-    },
-  };
-}
-
-const offersOf = (...offerIds: string[]) =>
-  offerIds.map((offer_id) => ({ offer_id, offer: { type: 'offer', sdp: `sdp of ${offer_id}` } }));
+const noRejections = Object.fromEntries(REJECTION_REASONS.map((r) => [r, 0]));
 
 describe('tracker server: signaling', () => {
   it('relays an offer to the other peer with the sender peer_id and offer_id, never to the sender', async (t) => {
@@ -171,7 +32,7 @@ describe('tracker server: signaling', () => {
     assert.deepEqual(a.offers(), [], 'the sender never gets its own offer');
   });
 
-  it('gives each offer to a different peer, at most min(numwant, offers) of them', async (t) => {
+  it('gives each offer to a different peer not yet paired with the sender, at most min(numwant, offers) of them', async (t) => {
     const { connect } = await setup(t);
     const hash = id('swarm');
     const others = [await connect(), await connect(), await connect()];
@@ -189,8 +50,8 @@ describe('tracker server: signaling', () => {
     await Promise.all([...others, a].map((p) => p.sync()));
     assert.deepEqual(
       others.map((p) => p.offers().length),
-      got.map((ids) => ids.length + 1),
-      'with 4 offers and 3 other peers, each other peer gets exactly one',
+      [1, 1, 1],
+      'with 4 offers, only the peer not offered yet gets one: the others have an offer from A pending',
     );
     assert.deepEqual(a.offers(), []);
   });
@@ -443,13 +304,23 @@ describe('tracker server: HTTP endpoints', () => {
     const res = await fetch(`${tracker.httpUrl}/stats`);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
-    const stats = (await res.json()) as Record<string, number>;
+    const stats = (await res.json()) as Record<string, unknown>;
     assert.equal(typeof stats.uptimeSec, 'number');
-    assert.deepEqual(
-      { ...stats, uptimeSec: 0 },
-      { swarms: 2, peers: 3, connections: 2, announces: 4, offersRelayed: 1, answersRelayed: 1, rejected: 1, uptimeSec: 0 },
-    );
-    assert.deepEqual({ ...tracker.stats(), uptimeSec: 0 }, { ...stats, uptimeSec: 0 });
+    assert.equal(typeof stats.announcesPerSec, 'number');
+    const timeless = (s: object) => ({ ...s, uptimeSec: 0, announcesPerSec: 0 });
+    assert.deepEqual(timeless(stats), {
+      swarms: 2,
+      peers: 3,
+      connections: 2,
+      announces: 4,
+      offersRelayed: 1,
+      answersRelayed: 1,
+      rejected: 1,
+      rejectedByReason: { ...noRejections, malformed: 1 },
+      uptimeSec: 0,
+      announcesPerSec: 0,
+    });
+    assert.deepEqual(timeless(tracker.stats()), timeless(stats));
   });
 
   it('GET /metrics serves Prometheus text, per tracker instance', async (t) => {
@@ -470,7 +341,8 @@ describe('tracker server: HTTP endpoints', () => {
       'shoal_tracker_announces_total 1',
       'shoal_tracker_offers_relayed_total 0',
       'shoal_tracker_answers_relayed_total 0',
-      'shoal_tracker_rejected_total 1',
+      'shoal_tracker_rejected_total{reason="malformed"} 1',
+      'shoal_tracker_rejected_total{reason="rate-limited"} 0',
     ]) {
       assert.ok(text.split('\n').includes(line), `missing "${line}" in:\n${text}`);
     }
