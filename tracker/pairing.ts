@@ -66,9 +66,9 @@ export class PairingBook<C> {
     return Math.max(0, this.options.cap - this.options.headroom - this.slotsUsed(client));
   }
 
-  /** The two are partners or have an offer pending between them. */
-  linked(a: C, b: C): boolean {
-    return (this.#links.get(a) ?? []).some((l) => l.other === b);
+  /** The two are partners in `swarm` or have an offer pending between them there. */
+  linked(a: C, b: C, swarm: string): boolean {
+    return (this.#links.get(a) ?? []).some((l) => l.other === b && l.swarm === swarm);
   }
 
   /** An offer from `offerer` was relayed to `receiver`: one slot reserved on each side. */
@@ -90,7 +90,7 @@ export class PairingBook<C> {
       mine.offerId = theirs.offerId = undefined;
       return true;
     }
-    if (this.linked(answerer, offerer)) return true;
+    if (this.linked(answerer, offerer, swarm)) return true;
     if (!this.hasRoom(answerer) || !this.hasRoom(offerer)) return false;
     this.#add(answerer, { other: offerer, swarm, offerId: undefined, expiresAt: Infinity });
     this.#add(offerer, { other: answerer, swarm, offerId: undefined, expiresAt: Infinity });

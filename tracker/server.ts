@@ -299,7 +299,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     if (wanted <= 0) return;
     const now = Date.now();
     let relayed = 0;
-    const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.socket !== socket && !pairing.linked(socket, peer.socket));
+    const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.socket !== socket && !pairing.linked(socket, peer.socket, info_hash));
     receivers.forEach((peer, i) => {
       const entry = offers[i];
       if (entry === undefined) return;
@@ -447,7 +447,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     for (const [socket, client] of clients) {
       if (client.idleSince !== undefined && now - client.idleSince >= idleTimeoutMs) socket.close(1000, 'idle: in no swarm');
     }
-  }, Math.min(HOUSEKEEPING_MS, idleTimeoutMs));
+  }, Math.min(HOUSEKEEPING_MS, idleTimeoutMs, peerTimeoutMs));
   housekeeping.unref();
 
   const address = server.address();

@@ -1,88 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { describe, it, type TestContext } from 'node:test';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-/** tsx start-up included; generous for loaded CI machines. */
-const WAIT_MS = 20_000;
-
-interface Cli {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** Resolves with the exit code (or the signal name if killed). */
-  exited: Promise<number | string>;
-}
-
-/** Runs `tracker/cli.ts` from source; the test's teardown kills it if it still runs. */
-function runCli(t: TestContext, args: string[], env: Record<string, string> = {}): Cli {
-  const childEnv = { ...process.env, ...env };
-  if (!('PORT' in env)) delete childEnv.PORT;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'tracker/cli.ts', ...args], {
-    cwd: ROOT,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = once(child, 'exit').then(([code, signal]) => (code as number | null) ?? (signal as string));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-/** Waits for the process to exit, failing after a timeout. */
-async function exitOf(cli: Cli): Promise<number | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`CLI did not exit; stderr: ${cli.stderr()}`)), WAIT_MS);
-  });
-  try {
-    return await Promise.race([cli.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Waits for the "listening" line and returns the URLs it names. */
-async function listening(cli: Cli): Promise<{ wsUrl: string; healthUrl: string }> {
-  const pattern = /^shoal-tracker listening on (ws:\/\/\S+) \(health: (http:\/\/\S+\/health)\)$/m;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await new Promise((resolve, reject) => {
-      const check = (): void => {
-        const match = pattern.exec(cli.stdout());
-        if (match) resolve({ wsUrl: match[1]!, healthUrl: match[2]! });
-      };
-      cli.child.stdout!.on('data', check);
-      void cli.exited.then((code) => reject(new Error(`CLI exited (${code}) before listening: ${cli.stderr()}`)));
-      timer = setTimeout(() => reject(new Error(`CLI not listening; stdout: ${cli.stdout()}`)), WAIT_MS);
-      check();
-    });
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { describe, it } from 'node:test';
+import { TestPeer, id } from '../support/tracker-peer.ts';
+import { exitOf, listening, runCli } from '../support/tracker-cli-process.ts';
 
 describe('shoal-tracker CLI', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`listens with --port 0, serves /health, and exits 0 on ${signal}`, async (t) => {
+    it(`listens with --port 0, serves /health, and on ${signal} closes its clients (1001) and exits 0`, async (t) => {
       const cli = runCli(t, ['--port', '0', '--host', '127.0.0.1', '--interval', '30']);
       const { wsUrl, healthUrl } = await listening(cli);
       assert.match(wsUrl, /^ws:\/\/127\.0\.0\.1:\d+$/);
       assert.notEqual(wsUrl, 'ws://127.0.0.1:0');
       const res = await fetch(healthUrl);
       assert.deepEqual(await res.json(), { status: 'ok' });
+      const peer = await TestPeer.connect(wsUrl);
 
       cli.child.kill(signal);
+      assert.equal((await peer.closed).code, 1001, 'clients are told the tracker is going away');
       assert.equal(await exitOf(cli), 0);
     });
   }
@@ -101,6 +34,12 @@ describe('shoal-tracker CLI', () => {
     ['--interval 0', ['--interval', '0'], {}, /invalid --interval "0"/],
     ['--interval soon', ['--interval', 'soon'], {}, /invalid --interval "soon"/],
     ['PORT=abc', [], { PORT: 'abc' }, /invalid PORT "abc"/],
+    ['a limit out of range', ['--max-peers-per-client', '0'], {}, /invalid --max-peers-per-client "0"/],
+    ['a limit from the environment out of range', [], { SHOAL_TRACKER_MAX_PEERS: 'lots' }, /invalid SHOAL_TRACKER_MAX_PEERS "lots"/],
+    ['an origin that is not one', ['--allowed-origins', 'https://ok.example,example.com/path'], {}, /"example.com\/path" is not an origin/],
+    ['a short token secret', [], { SHOAL_TRACKER_TOKEN_SECRET: 'short' }, /at least 16 characters/],
+    ['an unknown log level', ['--log-level', 'loud'], {}, /invalid --log-level "loud"/],
+    ['token without a secret', ['token', '--ttl', '60'], {}, /SHOAL_TRACKER_TOKEN_SECRET/],
     ['an unknown flag', ['--verbose'], {}, /--verbose/],
     ['a positional argument', ['8000'], {}, /8000/],
   ];
@@ -129,5 +68,34 @@ describe('shoal-tracker CLI', () => {
     assert.match(second.stderr(), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
     first.child.kill('SIGTERM');
     assert.equal(await exitOf(first), 0);
+  });
+
+  it('takes limits from the environment, flags winning, and logs JSON lines at the chosen level', async (t) => {
+    const cli = runCli(t, ['--port', '0', '--host', '127.0.0.1', '--max-swarms-per-connection', '1', '--log-level', 'debug'], {
+      SHOAL_TRACKER_MAX_SWARMS_PER_CONNECTION: '5',
+      SHOAL_TRACKER_MAX_OFFERS_PER_ANNOUNCE: '1',
+    });
+    const { wsUrl } = await listening(cli);
+    const peer = await TestPeer.connect(wsUrl);
+    t.after(() => peer.close());
+    await peer.announce({ info_hash: id('S1'), peer_id: id('A') });
+    const failure = await peer.expectFailure({ action: 'announce', info_hash: id('S2'), peer_id: id('A') });
+    assert.match(String(failure['failure reason']), /the limit is 1/);
+    const logLines = cli.stdout().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(logLines.some((l) => l.msg === 'tracker listening' && l.level === 30));
+    assert.ok(logLines.some((l) => l.msg === 'rejected a message' && l.code === 'swarm-limit' && l.level === 20), cli.stdout());
+  });
+
+  it('mints tokens with `token --ttl` that a tracker with the same secret accepts', async (t) => {
+    const secret = { SHOAL_TRACKER_TOKEN_SECRET: 'the shared secret of this test' };
+    const minted = runCli(t, ['token', '--ttl', '600'], secret);
+    assert.equal(await exitOf(minted), 0);
+    const token = minted.stdout().trim();
+    assert.match(token, /^\d+\.[\w-]{43}$/);
+    const cli = runCli(t, ['--port', '0', '--host', '127.0.0.1'], secret);
+    const { wsUrl } = await listening(cli);
+    const peer = await TestPeer.connect(`${wsUrl}/?token=${token}`);
+    t.after(() => peer.close());
+    assert.ok((await peer.announce({ info_hash: id('S'), peer_id: id('A') })).interval);
   });
 });
