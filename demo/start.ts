@@ -18,10 +18,11 @@ if (!existsSync(fileURLToPath(new URL('../dist/shoal.min.js', import.meta.url)))
   process.exit(1);
 }
 
-const tracker = await startTracker({ port: port('TRACKER_PORT', 8000), host });
 const origin = await startOrigin({ port: port('ORIGIN_PORT', 8081), host });
-const trackerUrl = `ws://${publicHost}:${tracker.port}`;
 const originUrl = `http://${publicHost}:${origin.port}`;
+// The tracker vouches for the origin's segments: viewers check what peers send against it.
+const tracker = await startTracker({ port: port('TRACKER_PORT', 8000), host, integrityOrigins: [`${originUrl}/`] });
+const trackerUrl = `ws://${publicHost}:${tracker.port}`;
 const page = await startPageServer({ port: port('PAGE_PORT', 8080), host, trackerUrl, originUrl });
 
 console.log(`Shoal demo running:

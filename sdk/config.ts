@@ -1,4 +1,5 @@
 import type { SegmentIdentity, SwarmIdentity } from './hls/identity.ts';
+import type { SegmentToVerify } from './integrity/verifier.ts';
 
 /**
  * Everything a site can tune. Every option has a default; the script tag reads the same keys
@@ -89,6 +90,27 @@ export interface ShoalConfig {
    */
   segmentId: ((segment: SegmentIdentity) => string) | undefined;
   /**
+   * How segments from peers are checked before hls.js gets them. `'tracker'`: against the
+   * SHA-256 published by the tracker's integrity service (`shoal-tracker --integrity-origins`),
+   * which fetches each segment once from the CDN; a segment it cannot vouch for comes over
+   * HTTP. `'none'`: not checked, for trackers without the service; any peer can then show
+   * viewers wrong video. Ignored when `verifySegment` is set.
+   * @default "tracker"
+   */
+  integrity: 'tracker' | 'none';
+  /**
+   * URL of the integrity service.
+   * @default the first tracker's host over http(s), path `/integrity`
+   */
+  integrityUrl: string | undefined;
+  /**
+   * The site's own check of a segment from a peer, e.g. against hashes it publishes itself.
+   * `false` means corrupt (the peer is dropped for good, the segment comes over HTTP); a throw
+   * means it could not tell (HTTP, the peer stays).
+   * @default undefined
+   */
+  verifySegment: ((segment: SegmentToVerify) => boolean | Promise<boolean>) | undefined;
+  /**
    * Log decisions (peer or HTTP, peers joining) to the console.
    * @default false
    */
@@ -113,6 +135,9 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   rtcConfig: undefined,
   swarmId: undefined,
   segmentId: undefined,
+  integrity: 'tracker',
+  integrityUrl: undefined,
+  verifySegment: undefined,
   debug: false,
 });
 
@@ -168,6 +193,21 @@ const trackerList: Check = (name, value) => {
   return [...list];
 };
 
+const oneOf =
+  (...allowed: string[]): Check =>
+  (name, value) => {
+    if (typeof value !== 'string' || !allowed.includes(value)) {
+      throw new ShoalConfigError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (got ${JSON.stringify(value)})`);
+    }
+    return value;
+  };
+const optionalHttpUrl: Check = (name, value) => {
+  if (value !== undefined && (typeof value !== 'string' || !/^https?:\/\/[^\s]+$/i.test(value))) {
+    throw new ShoalConfigError(name, `must be an http:// or https:// URL (got ${JSON.stringify(value)})`);
+  }
+  return value;
+};
+
 const checks: { [K in keyof ShoalConfig]: Check } = {
   trackers: trackerList,
   appId: nonEmptyString,
@@ -183,6 +223,9 @@ const checks: { [K in keyof ShoalConfig]: Check } = {
   rtcConfig: optionalObject,
   swarmId: optionalFunction,
   segmentId: optionalFunction,
+  integrity: oneOf('tracker', 'none'),
+  integrityUrl: optionalHttpUrl,
+  verifySegment: optionalFunction,
   debug: boolean,
 };
 

@@ -10,6 +10,7 @@ import { SegmentScheduler, sleep, type NonHttpDelivery, type SegmentRef, type Tr
 import { MemorySegmentCache } from './store/memory-cache.ts';
 import { PartialSegment } from './store/partial-segment.ts';
 import { PeerAdmission } from './swarm/peer-admission.ts';
+import { hookVerifier, integrityUrlOf, TrackerHashVerifier, trustingVerifier, type SegmentVerifier } from './integrity/verifier.ts';
 import { Swarm } from './swarm/swarm.ts';
 import { UploadSlots } from './swarm/upload-slots.ts';
 
@@ -36,6 +37,8 @@ export interface ShoalStats {
   segments: { http: number; p2p: number; cache: number };
   /** Peer attempts that failed and went to HTTP. */
   peerFallbacks: number;
+  /** Segments from peers that failed verification (their senders were dropped for good). */
+  corruptSegments: number;
   /** Bytes held in the memory cache. */
   cacheBytes: number;
   /** Whether P2P runs, and if not, why. */
@@ -106,7 +109,8 @@ export class ShoalEngine {
   );
   /** The newest live segment held or arriving in each swarm: what this viewer offers to peers. */
   readonly #newestLive = new Map<string, { segmentId: string; sn: number }>();
-  #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, segments: { http: 0, p2p: 0, cache: 0 } };
+  #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, corruptSegments: 0, segments: { http: 0, p2p: 0, cache: 0 } };
+  readonly #verifier: SegmentVerifier;
 
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
     this.config = resolveConfig(options as Record<string, unknown>);
@@ -114,6 +118,7 @@ export class ShoalEngine {
     this.#p2p = this.config.trackers.length === 0 ? 'no-trackers' : typeof RTCPeerConnection === 'undefined' ? 'no-webrtc' : 'on';
     this.#cache = new MemorySegmentCache(this.config.cacheBytes, (ids) => this.#withdraw(ids));
     this.#admission = new PeerAdmission(this.config.maxPeers, PENDING_PEER_TTL_MS, () => performance.now());
+    this.#verifier = this.#createVerifier();
     this.#scheduler = new SegmentScheduler({
       config: this.config,
       cached: (id) => this.#cache.get(id),
@@ -129,6 +134,14 @@ export class ShoalEngine {
         this.#log(`peer ${peerId} failed ${segment.segmentId}: ${reason}`);
         this.#events.emit('peer-fallback', { segmentId: segment.segmentId, peerId, reason });
       },
+      expectFromPeer: (segmentId) => this.#verifier.expect(segmentId),
+      verify: (segmentId, data) => this.#verifier.verify(segmentId, data),
+      peerCorrupt: (segment, peerId) => {
+        this.#counters.peerFallbacks++;
+        this.#counters.corruptSegments++;
+        this.#events.emit('peer-fallback', { segmentId: segment.segmentId, peerId, reason: 'corrupt: failed verification' });
+        this.#dropForGood(peerId, `sent ${segment.segmentId} with the wrong bytes`);
+      },
     });
     this.loaderClass = createFragmentLoaderClass({
       describe: (context) => this.#describe(context),
@@ -140,6 +153,15 @@ export class ShoalEngine {
       defaultHttpLoader: () => this.#httpLoader(),
     });
     live.add(this);
+  }
+
+  #createVerifier(): SegmentVerifier {
+    const { verifySegment, integrity, integrityUrl, trackers } = this.config;
+    if (verifySegment) return hookVerifier(verifySegment);
+    if (integrity === 'none' || trackers.length === 0) return trustingVerifier;
+    return new TrackerHashVerifier(integrityUrl ?? integrityUrlOf(trackers[0] as string), (message) =>
+      this.#events.emit('error', { message: `${message}: segments that peers offer come over HTTP instead` }),
+    );
   }
 
   #httpLoader(): new (config: HlsConfig) => Loader<LoaderContext> {
@@ -291,7 +313,7 @@ export class ShoalEngine {
           const sample = bytes / Math.max(durationMs / 1000, 0.001);
           this.#uplink.bytesPerSec = this.#uplink.bytesPerSec === undefined ? sample : 0.7 * this.#uplink.bytesPerSec + 0.3 * sample;
         },
-        misbehaved: (peerId, reason) => this.#events.emit('error', { message: `peer ${peerId} dropped: ${reason}` }),
+        misbehaved: (peerId, reason) => this.#dropForGood(peerId, reason),
         offered: (peerId, segmentId, seq) => this.#maybePrefetch(swarmId, peerId, segmentId, seq),
       },
     });
@@ -340,6 +362,15 @@ export class ShoalEngine {
         if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
       },
     };
+  }
+
+  /** A peer that sent corrupt or malformed data: disconnected in every swarm, never admitted again. */
+  #dropForGood(peerId: string, reason: string): void {
+    if (this.#admission.isBanned(peerId)) return;
+    this.#admission.ban(peerId);
+    for (const swarm of this.#swarms.values()) swarm.disconnect(peerId);
+    this.#log(`peer ${peerId} dropped: ${reason}`);
+    this.#events.emit('error', { message: `peer ${peerId} dropped: ${reason}` });
   }
 
   /** Offers the newest live segment of each swarm to peers lacking it, one per free upload slot. */

@@ -37,6 +37,8 @@ Options:
 ${NUMERIC_FLAGS.map(([flag, env, , , , fallback, help]) => `  --${flag} N\n${' '.repeat(28)}${help} (${env}; default ${fallback})`).join('\n')}
   --allowed-origins LIST    comma-separated page origins allowed to connect, e.g.
                             https://example.com,https://*.example.com (SHOAL_TRACKER_ALLOWED_ORIGINS; default any)
+  --integrity-origins LIST  comma-separated URL prefixes of the CDN whose segments the integrity
+                            service hashes for viewers (SHOAL_TRACKER_INTEGRITY_ORIGINS; default none: service off)
   --token-secret S          require ?token= signed with S in the tracker URL; prefer the environment
                             variable, which ps does not show (SHOAL_TRACKER_TOKEN_SECRET; default none)
   --log-level L             ${LOG_LEVELS.join('|')} (LOG_LEVEL, SHOAL_TRACKER_LOG_LEVEL; default info)
@@ -74,6 +76,7 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): Command {
         host: { type: 'string' },
         ...Object.fromEntries(NUMERIC_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
         'allowed-origins': { type: 'string' },
+        'integrity-origins': { type: 'string' },
         'token-secret': { type: 'string' },
         'log-level': { type: 'string' },
         ttl: { type: 'string' },
@@ -115,6 +118,13 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): Command {
     const bad = list.find((o) => !/^https?:\/\/(\*\.)?[^/*]+$/.test(o));
     if (bad !== undefined) throw new UsageError(`invalid ${origins[0]}: ${JSON.stringify(bad)} is not an origin like https://example.com or https://*.example.com`);
     options.allowedOrigins = list;
+  }
+  const integrity = pick(str('integrity-origins'), 'integrity-origins', env, 'SHOAL_TRACKER_INTEGRITY_ORIGINS');
+  if (integrity) {
+    const list = integrity[1].split(',').map((o) => o.trim()).filter(Boolean);
+    const bad = list.find((o) => !/^https?:\/\/[^/*\s]+(\/\S*)?$/.test(o));
+    if (bad !== undefined) throw new UsageError(`invalid ${integrity[0]}: ${JSON.stringify(bad)} is not a URL prefix like https://cdn.example.com/`);
+    options.integrityOrigins = list;
   }
   if (secret) options.tokenSecret = secret[1];
   const level = pick(str('log-level'), 'log-level', env, 'LOG_LEVEL', 'SHOAL_TRACKER_LOG_LEVEL');

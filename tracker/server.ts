@@ -9,6 +9,7 @@ import express, { type RequestHandler } from 'express';
 import { pino, type Level, type Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { originAllowed, tokenProblem } from './access.ts';
+import { defaultIntegrityOptions, SegmentHasher } from './integrity.ts';
 import { TrackerMetrics, type RejectionReason, type TrackerStats } from './metrics.ts';
 import { PairingBook } from './pairing.ts';
 import {
@@ -128,6 +129,14 @@ export interface TrackerOptions {
   logLevel?: Level | 'silent';
   /** A pino logger to log to instead; `logLevel` is then ignored. */
   logger?: Logger;
+  /**
+   * URL prefixes (e.g. `https://cdn.example.com/` or `https://cdn.example.com/live/`) whose
+   * segments the integrity service (`GET /integrity?id=<segment id>`) fetches once and
+   * publishes the SHA-256 of, for viewers to check what peers send. Empty disables the service
+   * (404); viewers then need `integrity: 'none'` or their own `verifySegment`.
+   * @default []
+   */
+  integrityOrigins?: string[];
 }
 
 /** A listening tracker, as returned by {@link startTracker}. */
@@ -190,6 +199,14 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   const allowedOrigins = options.allowedOrigins ?? [];
   const { tokenSecret } = options;
   if (tokenSecret !== undefined && tokenSecret.length < 16) throw new RangeError('tokenSecret must be at least 16 characters');
+  const integrityOrigins = (options.integrityOrigins ?? []).map((prefix) => {
+    try {
+      return new URL(prefix).href;
+    } catch {
+      throw new RangeError(`invalid tracker option integrityOrigins: ${JSON.stringify(prefix)} is not a URL`);
+    }
+  });
+  const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: integrityOrigins });
   const log = options.logger ?? pino({ name: 'shoal-tracker', level: options.logLevel ?? 'silent' });
 
   const registry = new SwarmRegistry<WebSocket>();
@@ -217,6 +234,17 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   });
   app.get('/stats', allowAnyOrigin, (_req, res) => {
     res.set('Cache-Control', 'no-store').json(metrics.stats());
+  });
+  app.get('/integrity', allowAnyOrigin, async (req, res) => {
+    const id = req.query.id;
+    const answer =
+      typeof id === 'string' && id.length > 0 && id.length <= 4096
+        ? await hasher.lookup(id)
+        : { status: 400, body: { error: 'expected ?id=<segment id>' } };
+    if (answer.status !== 200) log.debug({ id, status: answer.status, body: answer.body }, 'integrity lookup refused');
+    // A segment never changes under its URL: its hash can be cached for good.
+    res.set('Cache-Control', answer.status === 200 ? 'public, max-age=31536000, immutable' : 'no-store');
+    res.status(answer.status).json(answer.body);
   });
   app.get('/metrics', async (_req, res) => {
     const text = await metrics.registry.metrics();

@@ -1,5 +1,6 @@
 import type { ShoalConfig } from '../config.ts';
 import type { PartialSegment } from '../store/partial-segment.ts';
+import type { Verdict } from '../integrity/verifier.ts';
 import { peerTimeoutMs, planSegmentLoad, swarmWarmupWaitMs, type PeerCandidate } from './plan.ts';
 
 /** A segment as the scheduler sees it: its id, its swarm, its media sequence, whether it is live. */
@@ -55,6 +56,12 @@ export interface SchedulerDeps {
   random(): number;
   /** A peer attempt failed; the scheduler moves on to another peer or to HTTP. */
   peerFailed(segment: SegmentRef, peerId: string, reason: string): void;
+  /** Starts getting the reference a segment from a peer will be checked against. */
+  expectFromPeer(segmentId: string): void;
+  /** Checks a whole segment a peer sent against a reference no peer controls. */
+  verify(segmentId: string, data: ArrayBuffer): Promise<Verdict>;
+  /** A peer sent a segment that failed verification: it must be dropped for good. */
+  peerCorrupt(segment: SegmentRef, peerId: string): void;
 }
 
 /** A segment obtained without HTTP, with the timings hls.js is told. */
@@ -78,8 +85,9 @@ const MAX_REQUESTS_PER_PEER = 3;
 /**
  * One segment's way short of HTTP: the cache, then peers that hold it or are receiving it,
  * within the time the player's buffer can spare; for a live segment nobody announced yet, a
- * short wait for the swarm first. Resolves undefined whenever HTTP must do it; never rejects
- * for a peer's fault, so no peer can turn into a player error.
+ * short wait for the swarm first. Every segment from a peer is verified before it is
+ * returned or cached; a corrupt one drops its sender. Resolves undefined whenever HTTP must do
+ * it; never rejects for a peer's fault, so no peer can turn into a player error.
  */
 export class SegmentScheduler {
   constructor(private readonly deps: SchedulerDeps) {}
@@ -92,6 +100,7 @@ export class SegmentScheduler {
     const swarm = this.deps.peers(segment.swarmId);
     if (!swarm) return;
     const transfer = this.deps.openTransfer(segment, 'on-first-byte');
+    this.deps.expectFromPeer(segment.segmentId);
     try {
       const delivery = await swarm.request(peerId, segment.segmentId, {
         timeoutMs: this.deps.config.maxPeerTimeoutMs,
@@ -99,10 +108,19 @@ export class SegmentScheduler {
         signal,
         sink: transfer.sink,
       });
-      transfer.complete(delivery.data);
+      if ((await this.#verified(segment, peerId, delivery.data)) === 'ok') transfer.complete(delivery.data);
+      else transfer.fail();
     } catch {
       transfer.fail();
     }
+  }
+
+  /** Verifies a peer's segment; a corrupt one gets its sender dropped, any failure is reported. */
+  async #verified(segment: SegmentRef, peerId: string, data: ArrayBuffer): Promise<Verdict> {
+    const verdict = await this.deps.verify(segment.segmentId, data);
+    if (verdict === 'corrupt') this.deps.peerCorrupt(segment, peerId);
+    else if (verdict === 'unverifiable') this.deps.peerFailed(segment, peerId, 'unverifiable: no integrity reference');
+    return verdict;
   }
 
   async fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined> {
@@ -168,6 +186,7 @@ export class SegmentScheduler {
       if (plan.source !== 'peer' || plan.timeoutMs < deps.config.peerFirstByteTimeoutMs) return undefined;
       tried.add(plan.peerId);
       const transfer = deps.openTransfer(segment, 'on-first-byte');
+      deps.expectFromPeer(segment.segmentId);
       try {
         const delivery = await swarm.request(plan.peerId, segment.segmentId, {
           timeoutMs: plan.timeoutMs,
@@ -175,8 +194,15 @@ export class SegmentScheduler {
           signal,
           sink: transfer.sink,
         });
-        transfer.complete(delivery.data);
-        return { source: 'p2p', peerId: plan.peerId, ...delivery };
+        const verdict = await this.#verified(segment, plan.peerId, delivery.data);
+        if (verdict === 'ok') {
+          transfer.complete(delivery.data);
+          return { source: 'p2p', peerId: plan.peerId, ...delivery, endedAt: deps.now() };
+        }
+        transfer.fail();
+        // Without a reference no peer's copy can be used: HTTP at once.
+        if (verdict === 'unverifiable') return undefined;
+        continue;
       } catch (error) {
         transfer.fail();
         deps.peerFailed(segment, plan.peerId, error instanceof Error ? error.message : String(error));

@@ -8,6 +8,8 @@ export class PeerAdmission {
   /** Connected peers, with the number of swarms each is connected in. */
   #connected = new Map<string, number>();
   #pending = new Map<string, number>();
+  /** Peers dropped for misbehaving: never admitted again. */
+  #banned = new Set<string>();
 
   /**
    * @param maxPeers most peers, connected and pending.
@@ -26,6 +28,7 @@ export class PeerAdmission {
 
   /** Reserves a place for a peer being negotiated; false when at the cap. */
   tryAdmit(peerId: string): boolean {
+    if (this.#banned.has(peerId)) return false;
     this.#expirePending();
     if (this.#connected.has(peerId) || this.#pending.has(peerId)) return true;
     if (this.#connected.size + this.#pending.size >= this.maxPeers) return false;
@@ -44,6 +47,16 @@ export class PeerAdmission {
     const swarms = (this.#connected.get(peerId) ?? 0) - 1;
     if (swarms > 0) this.#connected.set(peerId, swarms);
     else this.#connected.delete(peerId);
+  }
+
+  /** The peer sent corrupt or malformed data: it is refused from now on. */
+  ban(peerId: string): void {
+    this.#banned.add(peerId);
+    this.#pending.delete(peerId);
+  }
+
+  isBanned(peerId: string): boolean {
+    return this.#banned.has(peerId);
   }
 
   /** A negotiation failed: frees its pending place. */

@@ -325,8 +325,18 @@ export class Swarm {
   }
 
   #dropPeer(peerId: string, reason: string): void {
-    this.#onPeerLeave(peerId);
+    this.disconnect(peerId);
     this.options.listener.misbehaved(peerId, reason);
+  }
+
+  /** Forgets a peer and closes its connection (trystero keeps it open otherwise). */
+  disconnect(peerId: string): void {
+    this.#onPeerLeave(peerId);
+    try {
+      this.#room.getPeers?.()[peerId]?.close();
+    } catch {
+      // Already closed.
+    }
   }
 
   #onControl(peerId: string, raw: unknown): void {

@@ -56,6 +56,8 @@ async function simulate(viewerCount: number) {
   let nextId = 0;
   const options = {
     trackers: ['wss://tracker.sim'],
+    // The simulated peers are honest and the simulated tracker has no integrity service.
+    integrity: 'none',
     maxPeers: Number(values['max-peers']),
     maxUploads: Number(values['max-uploads']),
     ...(values.margin === undefined ? {} : { bufferSafetyMarginSec: Number(values.margin) }),

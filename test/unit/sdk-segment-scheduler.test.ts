@@ -6,8 +6,9 @@ import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 
 const segment = { segmentId: 'seg-1', swarmId: 'swarm', sn: 1, live: false };
 
-function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[]; slept: number[] } {
+function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[]; slept: number[]; dropped: string[] } {
   const failures: string[] = [];
+  const dropped: string[] = [];
   const transfers: string[] = [];
   return {
     config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500, liveWaitMaxMs: 2000 },
@@ -25,6 +26,10 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
     random: () => 0,
     peerFailed: (_s, peerId, reason) => failures.push(`${peerId}: ${reason}`),
     failures,
+    expectFromPeer: () => {},
+    verify: async () => 'ok',
+    peerCorrupt: (_s, peerId) => dropped.push(peerId),
+    dropped,
     ...overrides,
   };
 }
@@ -133,5 +138,26 @@ describe('segment scheduler', () => {
     sink.complete();
     assert.equal((await result)?.data, data);
     assert.deepEqual(peers.asked, []);
+  });
+
+  it('verifies a peer segment: a corrupt one is never returned, its sender is dropped, and the next holder is asked', async () => {
+    const d = deps({ verify: async (_id, data) => (new Uint8Array(data)[0] === 66 ? 'corrupt' : 'ok') });
+    const peers = source([holder('bad', 1000), holder('good', 10)], async (peerId) => new Uint8Array([peerId === 'bad' ? 66 : 71]).buffer);
+    d.peers = () => peers;
+    const result = await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal);
+    assert.equal(result?.peerId, 'good');
+    assert.deepEqual(new Uint8Array(result!.data), new Uint8Array([71]));
+    assert.deepEqual(d.dropped, ['bad']);
+    assert.deepEqual(d.transfers, ['fail', 'complete'], 'the corrupt copy is withdrawn, never cached');
+  });
+
+  it('goes to HTTP when a peer segment cannot be verified, without blaming the peer', async () => {
+    const d = deps({ verify: async () => 'unverifiable' });
+    const peers = source([holder('a', 1000), holder('b', 10)], async () => new ArrayBuffer(3));
+    d.peers = () => peers;
+    assert.equal(await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal), undefined);
+    assert.deepEqual(peers.asked.map(([id]) => id), ['a'], 'no other peer is asked: no reference for anyone');
+    assert.deepEqual(d.dropped, []);
+    assert.match(d.failures[0] ?? '', /unverifiable/);
   });
 });

@@ -98,7 +98,7 @@ describe('tracker under hostile input', () => {
     assert.deepEqual(await health.json(), { status: 'ok' });
     const stats = (await (await fetch(statsUrl)).json()) as { rejected: number; rejectedByReason: Record<string, number>; peers: number; connections: number };
     assert.ok(stats.rejected > 1000, `rejections counted: ${stats.rejected}`);
-    assert.ok(stats.rejectedByReason.malformed > 0 && stats.rejectedByReason['rate-limited'] > 0, JSON.stringify(stats.rejectedByReason));
+    assert.ok((stats.rejectedByReason.malformed ?? 0) > 0 && (stats.rejectedByReason['rate-limited'] ?? 0) > 0, JSON.stringify(stats.rejectedByReason));
     assert.equal(stats.connections, 2, 'every attacker connection is gone');
     assert.ok(stats.peers <= 2 * 5 + 7 * 13, `peers stay bounded: ${stats.peers}`);
   });

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { startOrigin } from '../../demo/origin.ts';
+import { parseSegmentId, SegmentHasher, defaultIntegrityOptions } from '../../tracker/integrity.ts';
+import { startTracker } from '../../tracker/server.ts';
+
+const SEGMENT_PATH = '/vod/270p/seg-0.ts';
+
+describe('tracker integrity service', () => {
+  it('publishes the SHA-256 of an allowlisted segment, fetching it from the origin once', async (t) => {
+    const origin = await startOrigin({ port: 0, host: '127.0.0.1', ttfbMs: 0 });
+    const tracker = await startTracker({ port: 0, host: '127.0.0.1', integrityOrigins: [`${origin.url}/vod/`] });
+    t.after(() => Promise.all([tracker.close(), origin.close()]));
+    const file = origin.segmentFile(SEGMENT_PATH);
+    assert.ok(file);
+    const bytes = readFileSync(file);
+    const lookup = (id: string) => fetch(`${tracker.httpUrl}/integrity?id=${encodeURIComponent(id)}`);
+
+    const first = await lookup(`${origin.url}${SEGMENT_PATH}`);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('access-control-allow-origin'), '*');
+    assert.match(first.headers.get('cache-control') ?? '', /immutable/);
+    assert.deepEqual(await first.json(), { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength });
+    const servedAfterFirst = origin.mediaBytesSent();
+    assert.equal((await lookup(`${origin.url}${SEGMENT_PATH}`)).status, 200);
+    assert.equal(origin.mediaBytesSent(), servedAfterFirst, 'the second lookup is answered from memory');
+
+    const ranged = await lookup(`${origin.url}${SEGMENT_PATH}@100-1100`);
+    assert.equal(ranged.status, 200);
+    assert.deepEqual(await ranged.json(), { sha256: createHash('sha256').update(bytes.subarray(100, 1100)).digest('hex'), bytes: 1000 });
+
+    assert.equal((await lookup(`${origin.url}/live/270p/seg-0.ts`)).status, 403, 'outside the allowlisted prefix');
+    assert.equal((await lookup('https://example.com/seg.ts')).status, 403);
+    assert.equal((await lookup('not a url')).status, 400);
+    assert.equal((await fetch(`${tracker.httpUrl}/integrity`)).status, 400);
+    assert.equal((await lookup(`${origin.url}/vod/270p/missing.ts`)).status, 502);
+  });
+
+  it('is off (404) unless integrityOrigins is set, and rejects a prefix that is not a URL', async (t) => {
+    const tracker = await startTracker({ port: 0, host: '127.0.0.1' });
+    t.after(() => tracker.close());
+    const res = await fetch(`${tracker.httpUrl}/integrity?id=${encodeURIComponent('http://127.0.0.1/x.ts')}`);
+    assert.equal(res.status, 404);
+    assert.match(((await res.json()) as { error: string }).error, /--integrity-origins/);
+    await assert.rejects(startTracker({ port: 0, integrityOrigins: ['cdn.example.com'] }), /integrityOrigins/);
+  });
+
+  it('treats a bare origin as that origin only, not a longer host name', async () => {
+    const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: [new URL('https://cdn.example').href] }, async () => new Response('x'));
+    assert.equal((await hasher.lookup('https://cdn.example.evil.com/seg.ts')).status, 403);
+    assert.equal((await hasher.lookup('https://cdn.example/seg.ts')).status, 200);
+  });
+
+  it('refuses segments past the size cap, even when the origin does not say their length', async () => {
+    const big = () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(1024)) }));
+    const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: ['https://cdn.example/'], maxSegmentBytes: 10_000 }, async () => big());
+    assert.equal((await hasher.lookup('https://cdn.example/huge.ts')).status, 413);
+    assert.equal(hasher.size, 0);
+  });
+
+  it('bounds its work: one fetch per segment in flight, a bounded queue, a bounded cache', async () => {
+    const release: Array<() => void> = [];
+    let fetches = 0;
+    const hasher = new SegmentHasher(
+      { ...defaultIntegrityOptions, origins: ['https://cdn.example/'], maxConcurrentFetches: 1, maxEntries: 2 },
+      async () => {
+        fetches++;
+        await new Promise<void>((resolve) => release.push(resolve));
+        return new Response('data');
+      },
+    );
+    const same = [hasher.lookup('https://cdn.example/a.ts'), hasher.lookup('https://cdn.example/a.ts')];
+    const queued = [1, 2, 3, 4].map((i) => hasher.lookup(`https://cdn.example/q${i}.ts`));
+    assert.equal((await hasher.lookup('https://cdn.example/overflow.ts')).status, 503, 'queue of 4 x 1 is full');
+    while (release.length > 0 || fetches < 5) {
+      release.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const answers = await Promise.all([...same, ...queued]);
+    assert.ok(answers.every((a) => a.status === 200));
+    assert.equal(fetches, 5, 'the two lookups of a.ts shared one fetch');
+    assert.equal(hasher.size, 2, 'the cache keeps the newest entries only');
+  });
+
+  it('parses segment ids with and without byte ranges', () => {
+    assert.deepEqual(parseSegmentId('https://cdn.example/s.ts@0-10')?.range, [0, 10]);
+    assert.equal(parseSegmentId('https://cdn.example/s.ts')?.range, undefined);
+    assert.equal(parseSegmentId('https://cdn.example/s.ts@10-10'), undefined);
+    assert.equal(parseSegmentId('file:///etc/passwd'), undefined);
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * The integrity service: `GET /integrity?id=<segment id>` answers the SHA-256 of a segment,
+ * which the tracker fetches once from the CDN itself. Viewers check segments that peers send
+ * against it, so no peer can show them wrong video.
+ *
+ * The segment id is Shoal's default one: the segment URL without its query, plus `@start-end`
+ * for a byte range (end exclusive). So that the tracker never becomes an open proxy, only URLs
+ * under the allowlisted origins are fetched, nothing fetched is ever returned (only its hash),
+ * segments larger than a cap are refused, fetches run a few at a time with a bounded queue,
+ * and the hashes are kept in a bounded LRU.
+ */
+import { createHash } from 'node:crypto';
+
+export interface IntegrityOptions {
+  /** URL prefixes segments may be fetched from, e.g. `https://cdn.example.com/live/`. */
+  origins: readonly string[];
+  /** Hashes kept. */
+  maxEntries: number;
+  /** Largest segment hashed. */
+  maxSegmentBytes: number;
+  /** Fetches at once; more wait in a queue of `4 * maxConcurrentFetches`, beyond it 503. */
+  maxConcurrentFetches: number;
+  /** A fetch that takes longer fails. */
+  fetchTimeoutMs: number;
+}
+
+export const defaultIntegrityOptions: Omit<IntegrityOptions, 'origins'> = {
+  maxEntries: 50_000,
+  maxSegmentBytes: 32 * 1024 * 1024,
+  maxConcurrentFetches: 16,
+  fetchTimeoutMs: 10_000,
+};
+
+/** An answer of the service: HTTP status and JSON body. */
+export interface IntegrityAnswer {
+  status: number;
+  body: { sha256: string; bytes: number } | { error: string };
+}
+
+/** Splits a segment id into URL and byte range; undefined when it is not an http(s) URL. */
+export function parseSegmentId(id: string): { url: URL; range: [number, number] | undefined } | undefined {
+  const match = /^(.*)@(\d+)-(\d+)$/.exec(id);
+  const urlText = match ? (match[1] as string) : id;
+  let url: URL;
+  try {
+    url = new URL(urlText);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  if (!match) return { url, range: undefined };
+  const [start, end] = [Number(match[2]), Number(match[3])];
+  return end > start ? { url, range: [start, end] } : undefined;
+}
+
+export class SegmentHasher {
+  readonly #hashes = new Map<string, { sha256: string; bytes: number }>();
+  readonly #inFlight = new Map<string, Promise<IntegrityAnswer>>();
+  readonly #queue: Array<() => void> = [];
+  #running = 0;
+  fetches = 0;
+
+  constructor(
+    readonly options: IntegrityOptions,
+    private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
+  ) {}
+
+  get size(): number {
+    return this.#hashes.size;
+  }
+
+  /** The answer for a segment id: from the cache, or after fetching it once. Never rejects. */
+  async lookup(id: string): Promise<IntegrityAnswer> {
+    if (this.options.origins.length === 0) return { status: 404, body: { error: 'integrity service disabled: start the tracker with --integrity-origins' } };
+    const known = this.#hashes.get(id);
+    if (known) {
+      this.#hashes.delete(id);
+      this.#hashes.set(id, known);
+      return { status: 200, body: known };
+    }
+    const parsed = parseSegmentId(id);
+    if (!parsed) return { status: 400, body: { error: 'invalid id: expected a segment URL, optionally with @start-end' } };
+    const href = parsed.url.href;
+    if (!this.options.origins.some((prefix) => href.startsWith(prefix))) {
+      return { status: 403, body: { error: 'segment URL not under an allowed origin' } };
+    }
+    let answer = this.#inFlight.get(id);
+    if (!answer) {
+      if (this.#queue.length >= 4 * this.options.maxConcurrentFetches) return { status: 503, body: { error: 'busy: try again later' } };
+      answer = this.#queued(() => this.#hash(id, parsed.url, parsed.range)).finally(() => this.#inFlight.delete(id));
+      this.#inFlight.set(id, answer);
+    }
+    return answer;
+  }
+
+  async #queued<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.options.maxConcurrentFetches) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#running++;
+    try {
+      return await task();
+    } finally {
+      this.#running--;
+      this.#queue.shift()?.();
+    }
+  }
+
+  async #hash(id: string, url: URL, range: [number, number] | undefined): Promise<IntegrityAnswer> {
+    this.fetches++;
+    try {
+      const headers: Record<string, string> = range ? { range: `bytes=${range[0]}-${range[1] - 1}` } : {};
+      const response = await this.fetchImpl(url, { headers, redirect: 'error', signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
+      if (!response.ok) return { status: 502, body: { error: `origin answered ${response.status}` } };
+      if (range && response.status !== 206) return { status: 502, body: { error: 'origin ignored the byte range' } };
+      const declared = Number(response.headers.get('content-length'));
+      if (declared > this.options.maxSegmentBytes) {
+        await response.body?.cancel();
+        return { status: 413, body: { error: 'segment larger than the integrity service hashes' } };
+      }
+      const data = await readCapped(response, this.options.maxSegmentBytes);
+      if (!data) return { status: 413, body: { error: 'segment larger than the integrity service hashes' } };
+      const entry = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.byteLength };
+      this.#hashes.set(id, entry);
+      if (this.#hashes.size > this.options.maxEntries) this.#hashes.delete(this.#hashes.keys().next().value as string);
+      return { status: 200, body: entry };
+    } catch (error) {
+      return { status: 502, body: { error: `origin fetch failed: ${error instanceof Error ? error.message : String(error)}` } };
+    }
+  }
+}
+
+/** The body, or undefined as soon as it exceeds `cap` bytes. */
+async function readCapped(response: Response, cap: number): Promise<Uint8Array | undefined> {
+  const reader = response.body?.getReader();
+  if (!reader) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > cap) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const data = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return data;
+}
