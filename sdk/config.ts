@@ -67,10 +67,23 @@ export interface ShoalConfig {
    */
   maxUploads: number;
   /**
-   * Serve other viewers from this viewer's cache. `false` makes this viewer download-only.
+   * Serve other viewers from this viewer's cache. `false` makes this viewer download-only: it
+   * still gets segments from peers, and announces nothing to them.
    * @default true
    */
   upload: boolean;
+  /**
+   * Most bytes per second this viewer uploads to peers, all uploads together; 0 for no cap
+   * (uploads still adapt to the measured uplink, see `maxUploads`).
+   * @default 0
+   */
+  uploadBytesPerSec: number;
+  /**
+   * Upload on metered connections too: by default a viewer whose browser reports Save-Data or
+   * a cellular or metered connection (`navigator.connection`) is download-only.
+   * @default false
+   */
+  uploadOnMeteredConnection: boolean;
   /**
    * `RTCPeerConnection` configuration (ICE servers, TURN). Unset, trystero's public STUN
    * servers are used.
@@ -132,6 +145,8 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   peerFirstByteTimeoutMs: 1000,
   maxUploads: 4,
   upload: true,
+  uploadBytesPerSec: 0,
+  uploadOnMeteredConnection: false,
   rtcConfig: undefined,
   swarmId: undefined,
   segmentId: undefined,
@@ -220,6 +235,8 @@ const checks: { [K in keyof ShoalConfig]: Check } = {
   peerFirstByteTimeoutMs: positiveInteger,
   maxUploads: positiveInteger,
   upload: boolean,
+  uploadBytesPerSec: nonNegativeNumber,
+  uploadOnMeteredConnection: boolean,
   rtcConfig: optionalObject,
   swarmId: optionalFunction,
   segmentId: optionalFunction,
@@ -256,8 +273,8 @@ export function resolveConfig(...layers: Array<Record<string, unknown> | undefin
   return config as unknown as ShoalConfig;
 }
 
-const numericKeys = new Set<string>(['maxPeers', 'maxUploads', 'cacheBytes', 'bufferSafetyMarginSec', 'liveWaitMaxMs', 'minPeerTimeoutMs', 'maxPeerTimeoutMs', 'peerFirstByteTimeoutMs']);
-const booleanKeys = new Set<string>(['upload', 'debug']);
+const numericKeys = new Set<string>(['maxPeers', 'maxUploads', 'uploadBytesPerSec', 'persistentCacheBytes', 'cacheBytes', 'bufferSafetyMarginSec', 'liveWaitMaxMs', 'minPeerTimeoutMs', 'maxPeerTimeoutMs', 'peerFirstByteTimeoutMs']);
+const booleanKeys = new Set<string>(['upload', 'uploadOnMeteredConnection', 'debug']);
 
 /**
  * Reads options from a script tag's `data-*` attributes (a `DOMStringMap`, keys already

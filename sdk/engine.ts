@@ -10,6 +10,9 @@ import { SegmentScheduler, sleep, type NonHttpDelivery, type SegmentRef, type Tr
 import { MemorySegmentCache } from './store/memory-cache.ts';
 import { PartialSegment } from './store/partial-segment.ts';
 import { PeerAdmission } from './swarm/peer-admission.ts';
+import { onMeteredConnection } from './swarm/metered.ts';
+import { CHUNK_BYTES } from './swarm/wire.ts';
+import { UploadRateLimiter } from './swarm/upload-rate.ts';
 import { hookVerifier, integrityUrlOf, TrackerHashVerifier, trustingVerifier, type SegmentVerifier } from './integrity/verifier.ts';
 import { Swarm } from './swarm/swarm.ts';
 import { UploadSlots } from './swarm/upload-slots.ts';
@@ -41,6 +44,8 @@ export interface ShoalStats {
   corruptSegments: number;
   /** Bytes held in the memory cache. */
   cacheBytes: number;
+  /** Whether this viewer serves peers now (see `upload`, `uploadOnMeteredConnection`). */
+  uploading: boolean;
   /** Whether P2P runs, and if not, why. */
   p2p: 'on' | 'no-trackers' | 'no-webrtc' | 'destroyed';
 }
@@ -111,6 +116,7 @@ export class ShoalEngine {
   readonly #newestLive = new Map<string, { segmentId: string; sn: number }>();
   #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, corruptSegments: 0, segments: { http: 0, p2p: 0, cache: 0 } };
   readonly #verifier: SegmentVerifier;
+  readonly #uploadRate: UploadRateLimiter | undefined;
 
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
     this.config = resolveConfig(options as Record<string, unknown>);
@@ -119,6 +125,7 @@ export class ShoalEngine {
     this.#cache = new MemorySegmentCache(this.config.cacheBytes, (ids) => this.#withdraw(ids));
     this.#admission = new PeerAdmission(this.config.maxPeers, PENDING_PEER_TTL_MS, () => performance.now());
     this.#verifier = this.#createVerifier();
+    this.#uploadRate = this.config.uploadBytesPerSec > 0 ? new UploadRateLimiter(this.config.uploadBytesPerSec, CHUNK_BYTES, () => performance.now()) : undefined;
     this.#scheduler = new SegmentScheduler({
       config: this.config,
       cached: (id) => this.#cache.get(id),
@@ -199,7 +206,7 @@ export class ShoalEngine {
 
   stats(): ShoalStats {
     const { segments, ...bytes } = this.#counters;
-    return { ...bytes, segments: { ...segments }, peers: this.#admission.connectedCount, cacheBytes: this.#cache.bytes, p2p: this.#p2p };
+    return { ...bytes, segments: { ...segments }, peers: this.#admission.connectedCount, cacheBytes: this.#cache.bytes, uploading: this.#uploading(), p2p: this.#p2p };
   }
 
   /** Leaves every swarm, drops the cache and hands fragment loading back to hls.js. */
@@ -293,7 +300,8 @@ export class ShoalEngine {
     return new Swarm(swarmId, room, {
       uploadSlots: this.#uploadSlots,
       source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId)?.sink,
-      upload: () => this.config.upload,
+      upload: () => this.#uploading(),
+      ...(this.#uploadRate ? { uploadRate: this.#uploadRate } : {}),
       now: () => performance.now(),
       listener: {
         peerConnected: (peerId) => {
@@ -364,6 +372,11 @@ export class ShoalEngine {
     };
   }
 
+  /** Serving peers now: allowed by the config, and not on a metered connection unless allowed there too. */
+  #uploading(): boolean {
+    return this.config.upload && (this.config.uploadOnMeteredConnection || !onMeteredConnection());
+  }
+
   /** A peer that sent corrupt or malformed data: disconnected in every swarm, never admitted again. */
   #dropForGood(peerId: string, reason: string): void {
     if (this.#admission.isBanned(peerId)) return;
@@ -375,7 +388,7 @@ export class ShoalEngine {
 
   /** Offers the newest live segment of each swarm to peers lacking it, one per free upload slot. */
   #offerNewest(): void {
-    if (!this.config.upload) return;
+    if (!this.#uploading()) return;
     for (const [swarmId, newest] of this.#newestLive) {
       const swarm = this.#swarms.get(swarmId);
       if (!swarm || !(this.#cache.has(newest.segmentId) || this.#arriving.has(newest.segmentId))) continue;

@@ -1,3 +1,4 @@
+import type { UploadRateLimiter } from './upload-rate.ts';
 import type { MessageAction, Room, JsonValue } from '@trystero-p2p/core';
 import type { PeerCandidate } from '../scheduler/plan.ts';
 import type { PartialSegment } from '../store/partial-segment.ts';
@@ -56,7 +57,10 @@ export interface SwarmOptions {
   uploadSlots: UploadSlots;
   /** What this viewer can serve of a segment: whole bytes, bytes still arriving, or nothing. */
   source: (segmentId: string) => ArrayBuffer | PartialSegment | undefined;
+  /** Whether this viewer serves peers now; a download-only viewer announces nothing. */
   upload: () => boolean;
+  /** Caps the bytes per second of all uploads, if set. */
+  uploadRate?: UploadRateLimiter;
   listener: SwarmListener;
   now: () => number;
 }
@@ -193,14 +197,14 @@ export class Swarm {
 
   /** Tells peers `segmentId` (media sequence `seq`) is arriving here and can be asked for already. */
   announceLoading(segmentId: string, seq: number): void {
-    if (this.#announced.has(segmentId) || this.#announcedLoading.has(segmentId)) return;
+    if (!this.options.upload() || this.#announced.has(segmentId) || this.#announcedLoading.has(segmentId)) return;
     this.#announcedLoading.add(segmentId);
     this.#sendControl({ t: 'loading', ids: [segmentId], seqs: [seq] });
   }
 
   /** Tells peers this viewer now holds `segmentId` (media sequence `seq`) whole. */
   announce(segmentId: string, seq: number): void {
-    if (this.#announced.has(segmentId)) return;
+    if (!this.options.upload() || this.#announced.has(segmentId)) return;
     this.#announcedLoading.delete(segmentId);
     this.#announced.add(segmentId);
     this.#sendControl({ t: 'have', ids: [segmentId], reset: false, seqs: [seq] });
@@ -212,7 +216,7 @@ export class Swarm {
    * slot, so a new segment spreads down a tree instead of every peer asking the first holder.
    */
   offer(segmentId: string, seq: number): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || !this.options.upload()) return false;
     let offered = this.#offered.get(segmentId);
     const candidates = [...this.#peers].filter(([id, peer]) => !peer.have.has(segmentId) && !peer.loading.has(segmentId) && !offered?.has(id));
     const [target] = candidates[Math.floor(Math.random() * candidates.length)] ?? [];
@@ -422,6 +426,8 @@ export class Swarm {
           const chunk = piece.slice(start, Math.min(start + CHUNK_BYTES, piece.byteLength));
           const metadata: ChunkMetaJson = { rid, offset, total };
           offset += chunk.byteLength;
+          await this.options.uploadRate?.take(chunk.byteLength, upload.signal);
+          if (upload.signal.aborted) return;
           await this.#data.send(chunk.buffer, { target: peerId, metadata });
           if (!upload.signal.aborted) this.options.listener.uploaded(peerId, chunk.byteLength);
         }
