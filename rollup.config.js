@@ -16,13 +16,13 @@ export default [
     // Bundler users: dependencies stay imports, resolved by their bundler.
     input: 'sdk/index.ts',
     output: { file: 'dist/shoal.mjs', format: 'es', sourcemap: true },
-    external: [/^@trystero-p2p\//, /^hls\.js/],
+    external: [/^@trystero-p2p\//, /^hls\.js/, /^idb-keyval/],
     plugins: [typescript()],
   },
   {
     input: 'sdk/index.ts',
     output: { file: 'dist/shoal.d.ts', format: 'es' },
-    external: [/^@trystero-p2p\//, /^hls\.js/],
+    external: [/^@trystero-p2p\//, /^hls\.js/, /^idb-keyval/],
     plugins: [dts({ tsconfig: 'tsconfig.json' })],
   },
 ];

@@ -31,6 +31,13 @@ export interface ShoalConfig {
    */
   cacheBytes: number;
   /**
+   * Bytes of VOD segments kept in IndexedDB (idb-keyval) across page loads, served to peers
+   * and to repeated views after a reload; least recently used go first. 0 turns it off. If
+   * IndexedDB is missing or fails (private mode, quota), Shoal warns once and keeps to memory.
+   * @default 268435456 (256 MiB)
+   */
+  persistentCacheBytes: number;
+  /**
    * Seconds of forward buffer held back for the HTTP fallback: a peer only gets the time the
    * player can spare beyond this margin.
    * @default 1.5
@@ -138,6 +145,7 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   appId: 'shoal',
   maxPeers: 8,
   cacheBytes: 64 * 1024 * 1024,
+  persistentCacheBytes: 256 * 1024 * 1024,
   bufferSafetyMarginSec: 1.5,
   liveWaitMaxMs: 2000,
   minPeerTimeoutMs: 1000,
@@ -228,6 +236,7 @@ const checks: { [K in keyof ShoalConfig]: Check } = {
   appId: nonEmptyString,
   maxPeers: positiveInteger,
   cacheBytes: positiveInteger,
+  persistentCacheBytes: nonNegativeNumber,
   bufferSafetyMarginSec: nonNegativeNumber,
   liveWaitMaxMs: nonNegativeNumber,
   minPeerTimeoutMs: positiveInteger,

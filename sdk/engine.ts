@@ -8,8 +8,9 @@ import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/iden
 import { shouldPrefetch, uploadSlotsFor } from './scheduler/plan.ts';
 import { SegmentScheduler, sleep, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
 import { MemorySegmentCache } from './store/memory-cache.ts';
-import { PartialSegment } from './store/partial-segment.ts';
 import { PeerAdmission } from './swarm/peer-admission.ts';
+import { PersistentSegmentStore } from './store/persistent-store.ts';
+import { PartialSegment } from './store/partial-segment.ts';
 import { onMeteredConnection } from './swarm/metered.ts';
 import { CHUNK_BYTES } from './swarm/wire.ts';
 import { UploadRateLimiter } from './swarm/upload-rate.ts';
@@ -116,19 +117,25 @@ export class ShoalEngine {
   readonly #newestLive = new Map<string, { segmentId: string; sn: number }>();
   #counters = { httpBytes: 0, p2pBytes: 0, uploadedBytes: 0, peerFallbacks: 0, corruptSegments: 0, segments: { http: 0, p2p: 0, cache: 0 } };
   readonly #verifier: SegmentVerifier;
+  /** The persistent VOD cache once open; undefined while opening, when off or after it failed. */
+  #store: PersistentSegmentStore | undefined;
+  readonly #storeReady: Promise<void>;
   readonly #uploadRate: UploadRateLimiter | undefined;
 
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
     this.config = resolveConfig(options as Record<string, unknown>);
     this.#joinRoom = deps.joinRoom ?? joinTorrentRoom;
     this.#p2p = this.config.trackers.length === 0 ? 'no-trackers' : typeof RTCPeerConnection === 'undefined' ? 'no-webrtc' : 'on';
-    this.#cache = new MemorySegmentCache(this.config.cacheBytes, (ids) => this.#withdraw(ids));
+    // A segment pushed out of memory is still served from IndexedDB while it is kept there.
+    this.#cache = new MemorySegmentCache(this.config.cacheBytes, (ids) => this.#withdraw(ids.filter((id) => !this.#store?.has(id))));
+    this.#storeReady = this.#openStore();
     this.#admission = new PeerAdmission(this.config.maxPeers, PENDING_PEER_TTL_MS, () => performance.now());
     this.#verifier = this.#createVerifier();
     this.#uploadRate = this.config.uploadBytesPerSec > 0 ? new UploadRateLimiter(this.config.uploadBytesPerSec, CHUNK_BYTES, () => performance.now()) : undefined;
     this.#scheduler = new SegmentScheduler({
       config: this.config,
       cached: (id) => this.#cache.get(id),
+      stored: (id) => this.#fromStore(id),
       arriving: (id) => this.#arriving.get(id),
       peers: (swarmId) => this.#swarm(swarmId),
       openTransfer: (segment, announce) => this.#openTransfer(segment, announce),
@@ -222,6 +229,9 @@ export class ShoalEngine {
     this.#arriving.clear();
     this.#cache.clear();
     this.#swarmOfSegment.clear();
+    await this.#storeReady;
+    await this.#store?.close();
+    this.#store = undefined;
     this.#events.clear();
   }
 
@@ -272,6 +282,7 @@ export class ShoalEngine {
       const swarm = this.#joinSwarm(swarmId);
       this.#swarms.set(swarmId, swarm);
       for (const [segmentId, held] of this.#swarmOfSegment) if (held.swarmId === swarmId) swarm.announce(segmentId, held.sn);
+      for (const id of this.#store?.idsOfSwarm(swarmId) ?? []) this.#announceStored(swarm, swarmId, id);
       return swarm;
     } catch (error) {
       this.#events.emit('error', { message: `could not join swarm ${swarmId}`, error });
@@ -299,7 +310,7 @@ export class ShoalEngine {
     );
     return new Swarm(swarmId, room, {
       uploadSlots: this.#uploadSlots,
-      source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId)?.sink,
+      source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId)?.sink ?? this.#storedSource(segmentId),
       upload: () => this.#uploading(),
       ...(this.#uploadRate ? { uploadRate: this.#uploadRate } : {}),
       now: () => performance.now(),
@@ -356,6 +367,8 @@ export class ShoalEngine {
         sink.complete();
         settle();
         this.#uplink.segmentBytes = data.byteLength;
+        // A copy: hls.js may transfer the buffer it gets to its worker before the write runs.
+        if (!segment.live && this.#store && !this.#store.has(segmentId)) void this.#store.put(segmentId, data.slice(0), { swarmId });
         if (this.#cache.put(segmentId, data)) {
           this.#swarmOfSegment.set(segmentId, { swarmId, sn });
           swarm?.announce(segmentId, sn);
@@ -370,6 +383,52 @@ export class ShoalEngine {
         if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
       },
     };
+  }
+
+  async #openStore(): Promise<void> {
+    if (this.config.persistentCacheBytes <= 0 || this.#p2p !== 'on') return;
+    const store = await PersistentSegmentStore.open({
+      quotaBytes: this.config.persistentCacheBytes,
+      onWarning: (message) => {
+        console.warn(`Shoal: persistent cache off, memory only: ${message}`);
+        this.#events.emit('error', { message: `persistent cache off, memory only: ${message}` });
+      },
+      onEvict: (ids) => this.#withdraw(ids.filter((id) => !this.#cache.has(id))),
+    });
+    if (!store) return;
+    if (!live.has(this)) {
+      await store.close();
+      return;
+    }
+    this.#store = store;
+    // Swarms joined before the store opened learn what it holds from an earlier page load.
+    for (const [swarmId, swarm] of this.#swarms) for (const id of store.idsOfSwarm(swarmId)) this.#announceStored(swarm, swarmId, id);
+  }
+
+  #announceStored(swarm: Swarm, swarmId: string, segmentId: string): void {
+    if (!this.#swarmOfSegment.has(segmentId)) this.#swarmOfSegment.set(segmentId, { swarmId, sn: 0 });
+    swarm.announce(segmentId, this.#swarmOfSegment.get(segmentId)?.sn ?? 0);
+  }
+
+  /** A VOD segment from the persistent cache, back into memory. */
+  async #fromStore(segmentId: string): Promise<ArrayBuffer | undefined> {
+    if (!this.#store?.has(segmentId)) return undefined;
+    const data = await this.#store.get(segmentId);
+    if (data && live.has(this)) this.#cache.put(segmentId, data.slice(0));
+    return data;
+  }
+
+  /** A segment only in the persistent cache, readable by a peer as IndexedDB delivers it. */
+  #storedSource(segmentId: string): PartialSegment | undefined {
+    if (!this.#store?.has(segmentId)) return undefined;
+    const sink = new PartialSegment();
+    void this.#store.get(segmentId).then((data) => {
+      if (!data) return sink.fail();
+      sink.start(data.byteLength);
+      sink.append(new Uint8Array(data));
+      sink.complete();
+    });
+    return sink;
   }
 
   /** Serving peers now: allowed by the config, and not on a metered connection unless allowed there too. */

@@ -41,6 +41,8 @@ export interface Transfer {
 export interface SchedulerDeps {
   config: Pick<ShoalConfig, 'bufferSafetyMarginSec' | 'minPeerTimeoutMs' | 'maxPeerTimeoutMs' | 'peerFirstByteTimeoutMs' | 'liveWaitMaxMs'>;
   cached(segmentId: string): ArrayBuffer | undefined;
+  /** A segment kept from an earlier page load (persistent VOD cache), if any. Never rejects. */
+  stored(segmentId: string): Promise<ArrayBuffer | undefined>;
   /** A transfer of the segment already under way (a prefetch), if any. */
   arriving(segmentId: string): { sink: PartialSegment; viaPeer: boolean } | undefined;
   peers(swarmId: string): PeerSource | undefined;
@@ -126,7 +128,7 @@ export class SegmentScheduler {
   async fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined> {
     const { deps } = this;
     const startedAt = deps.now();
-    const cachedData = deps.cached(segment.segmentId);
+    const cachedData = deps.cached(segment.segmentId) ?? (segment.live ? undefined : await deps.stored(segment.segmentId));
     if (cachedData) return { source: 'cache', data: cachedData, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
     const swarm = deps.peers(segment.swarmId);
     if (!swarm) return undefined;

@@ -58,6 +58,7 @@ async function simulate(viewerCount: number) {
     trackers: ['wss://tracker.sim'],
     // The simulated peers are honest and the simulated tracker has no integrity service.
     integrity: 'none',
+    persistentCacheBytes: 0,
     maxPeers: Number(values['max-peers']),
     maxUploads: Number(values['max-uploads']),
     ...(values.margin === undefined ? {} : { bufferSafetyMarginSec: Number(values.margin) }),

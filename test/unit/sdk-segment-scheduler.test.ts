@@ -13,6 +13,7 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
   return {
     config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500, liveWaitMaxMs: 2000 },
     cached: () => undefined,
+    stored: async () => undefined,
     arriving: () => undefined,
     peers: () => undefined,
     openTransfer: () => ({ sink: new PartialSegment(), complete: () => transfers.push('complete'), fail: () => transfers.push('fail') }),
