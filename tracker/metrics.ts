@@ -86,19 +86,35 @@ export class TrackerMetrics {
   readonly #startedAt = Date.now();
   readonly #readGauges: () => TrackerGauges;
   readonly #totals: TrackerCounters = { announces: 0, offersRelayed: 0, answersRelayed: 0, rejected: 0 };
-  readonly #counters = new Map<keyof TrackerCounters, Counter>();
   readonly #rejectedByReason = Object.fromEntries(REJECTION_REASONS.map((r) => [r, 0])) as Record<RejectionReason, number>;
   /** Announces per whole second, for the last RATE_WINDOW_SEC seconds: [second, count]. */
   readonly #announceSeconds: Array<[number, number]> = [];
 
   constructor(readGauges: () => TrackerGauges) {
     this.#readGauges = readGauges;
+    const totals = this.#totals;
+    const byReason = this.#rejectedByReason;
     for (const [key, { name, help }] of entries(COUNTER_METRICS)) {
-      const labelNames = key === 'rejected' ? ['reason'] : [];
-      const counter = new Counter({ name, help, labelNames, registers: [this.registry] });
-      // Every reason shows from the start, at 0, so dashboards and alerts find the series.
-      if (key === 'rejected') for (const reason of REJECTION_REASONS) counter.inc({ reason }, 0);
-      this.#counters.set(key, counter);
+      // Counted as plain numbers on the hot path; handed to prom-client only when scraped.
+      let reported = 0;
+      const reportedByReason = Object.fromEntries(REJECTION_REASONS.map((r) => [r, 0])) as Record<RejectionReason, number>;
+      const counter: Counter = new Counter({
+        name,
+        help,
+        labelNames: key === 'rejected' ? ['reason'] : [],
+        registers: [this.registry],
+        collect() {
+          if (key !== 'rejected') {
+            counter.inc(totals[key] - reported);
+            reported = totals[key];
+            return;
+          }
+          for (const reason of REJECTION_REASONS) {
+            counter.inc({ reason }, byReason[reason] - reportedByReason[reason]);
+            reportedByReason[reason] = byReason[reason];
+          }
+        },
+      });
     }
     for (const [key, { name, help }] of entries(GAUGE_METRICS)) {
       new Gauge({
@@ -116,7 +132,6 @@ export class TrackerMetrics {
   count(key: Exclude<keyof TrackerCounters, 'rejected'>, n = 1): void {
     if (n <= 0) return;
     this.#totals[key] += n;
-    this.#counters.get(key)?.inc(n);
     if (key === 'announces') this.#countAnnounceRate(n);
   }
 
@@ -124,7 +139,6 @@ export class TrackerMetrics {
   reject(reason: RejectionReason): void {
     this.#totals.rejected++;
     this.#rejectedByReason[reason]++;
-    this.#counters.get('rejected')?.inc({ reason });
   }
 
   /** Gauges, counters and uptime, as served on `/stats`. */

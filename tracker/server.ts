@@ -217,7 +217,9 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   const clients = new Map<WebSocket, Client>();
   const app = express();
   const server = createServer(app);
-  const wss = new WebSocketServer({ server, path: '/', maxPayload: maxMessageBytes * 4 });
+  // UTF-8 is not validated frame by frame: a message is parsed as JSON, and invalid bytes
+  // decode to replacement characters that validation then rejects.
+  const wss = new WebSocketServer({ server, path: '/', maxPayload: maxMessageBytes * 4, skipUTF8Validation: true, perMessageDeflate: false });
   const metrics = new TrackerMetrics(() => ({
     swarms: registry.swarmCount,
     peers: registry.peerCount,
@@ -312,7 +314,9 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
       now: Date.now(),
     });
     markIdle(socket);
-    send(socket, announceReply(infoHash));
+    // An announce that only carries an answer gets no reply, as with bittorrent-tracker:
+    // clients do not wait for one, and it would double the messages of every handshake.
+    if (request.answer === undefined) send(socket, announceReply(infoHash));
     relayOffers(socket, request);
     relayAnswer(socket, request);
   };

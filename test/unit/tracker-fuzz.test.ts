@@ -65,7 +65,7 @@ describe('tracker under hostile input', () => {
       await a.announce({ info_hash: swarm, peer_id: id('A') });
       await b.announce({ info_hash: swarm, peer_id: id('B'), offers: offersOf(`o${round}`) });
       await a.next((m) => m.offer_id === `o${round}`, `offer o${round}`);
-      await a.announce({ info_hash: swarm, peer_id: id('A'), answer: { type: 'answer', sdp: 's' }, offer_id: `o${round}`, to_peer_id: id('B') });
+      a.send({ action: 'announce',  info_hash: swarm, peer_id: id('A'), answer: { type: 'answer', sdp: 's' }, offer_id: `o${round}`, to_peer_id: id('B') });
       await b.next((m) => m.offer_id === `o${round}` && 'answer' in m, `answer o${round}`);
     };
     await wellBehavedPairStillServed();

@@ -107,7 +107,7 @@ describe('tracker limits', () => {
     await a.announce({ info_hash: id('S'), peer_id: id('A') });
     await b.announce({ info_hash: id('S'), peer_id: id('B'), offers: offersOf('ob') });
     await a.next((m) => 'offer' in m, 'offer');
-    await a.announce({ info_hash: id('S'), peer_id: id('A'), answer: { type: 'answer', sdp: 's' }, offer_id: 'ob', to_peer_id: id('B') });
+    a.send({ action: 'announce',  info_hash: id('S'), peer_id: id('A'), answer: { type: 'answer', sdp: 's' }, offer_id: 'ob', to_peer_id: id('B') });
     await b.next((m) => 'answer' in m, 'answer');
     // C answers A without any offer from A: A is at its cap of 1.
     await c.announce({ info_hash: id('S'), peer_id: id('C') });

@@ -64,7 +64,7 @@ describe('tracker server: signaling', () => {
     await c.announce({ info_hash: hash, peer_id: id('C') });
 
     const answer = { type: 'answer', sdp: 'the answer' };
-    await b.announce({ info_hash: hash, peer_id: id('B'), answer, offer_id: 'offer-1', to_peer_id: id('A') });
+    b.send({ action: 'announce',  info_hash: hash, peer_id: id('B'), answer, offer_id: 'offer-1', to_peer_id: id('A') });
     const relayed = await a.next((m) => 'answer' in m, 'relayed answer');
     assert.deepEqual(relayed, { action: 'announce', info_hash: hash, peer_id: id('B'), offer_id: 'offer-1', answer });
     await Promise.all([b.sync(), c.sync()]);
@@ -297,7 +297,7 @@ describe('tracker server: HTTP endpoints', () => {
     await a.announce({ info_hash: id('X'), peer_id: id('A'), offers: offersOf('1') });
     await a.announce({ info_hash: id('Y'), peer_id: id('A') });
     await b.next((m) => 'offer' in m, 'offer');
-    await b.announce({ info_hash: id('X'), peer_id: id('B'), answer: { type: 'answer', sdp: 's' }, offer_id: '1', to_peer_id: id('A') });
+    b.send({ action: 'announce',  info_hash: id('X'), peer_id: id('B'), answer: { type: 'answer', sdp: 's' }, offer_id: '1', to_peer_id: id('A') });
     await a.next((m) => 'answer' in m, 'answer');
     await a.expectFailure('not json');
 
