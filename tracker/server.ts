@@ -414,37 +414,51 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   };
 
   const awaitingPong = new Set<WebSocket>();
-  wss.on('connection', (socket, request) => {
-    // Protocol errors (oversized frame, invalid UTF-8): ws closes the socket, 'close' cleans up.
-    socket.on('error', () => {});
-    if (wss.clients.size > maxConnections) {
-      refuse(socket, 'tracker-full', 'tracker full: try again later', 1013, request);
-      return;
+  // One set of listeners for every socket (`this` is the socket): no closure per connection,
+  // and none that keeps the upgrade request alive, which matters at tens of thousands of peers.
+  function onSocketMessage(this: WebSocket, data: RawData): void {
+    const client = clients.get(this);
+    if (!client) return;
+    try {
+      onMessage(this, client, data);
+    } catch (err) {
+      log.error({ err }, 'error while handling a message');
+      reject(this, 'internal', 'internal tracker error');
     }
+  }
+  function onSocketPong(this: WebSocket): void {
+    awaitingPong.delete(this);
+  }
+  function onSocketClose(this: WebSocket): void {
+    forget(this);
+  }
+
+  /** Why a new connection may not stay, or undefined when it may. */
+  const refusal = (request: IncomingMessage): [RejectionReason, string, number] | undefined => {
+    if (wss.clients.size > maxConnections) return ['tracker-full', 'tracker full: try again later', 1013];
     if (!originAllowed(request.headers.origin, allowedOrigins)) {
-      refuse(socket, 'origin', `origin not allowed: ${JSON.stringify(request.headers.origin ?? null)}`, 1008, request);
-      return;
+      return ['origin', `origin not allowed: ${JSON.stringify(request.headers.origin ?? null)}`, 1008];
     }
     if (tokenSecret !== undefined) {
       const token = new URL(request.url ?? '/', 'http://tracker').searchParams.get('token');
       const problem = tokenProblem(token, tokenSecret, Date.now());
-      if (problem !== undefined) {
-        refuse(socket, 'token', problem, 1008, request);
-        return;
-      }
+      if (problem !== undefined) return ['token', problem, 1008];
     }
-    const client: Client = { bucket: new TokenBucket(maxAnnouncesPerSec, 2 * maxAnnouncesPerSec, Date.now()), idleSince: Date.now() };
-    clients.set(socket, client);
-    socket.on('message', (data) => {
-      try {
-        onMessage(socket, client, data);
-      } catch (err) {
-        log.error({ err }, 'error while handling a message');
-        reject(socket, 'internal', 'internal tracker error');
-      }
-    });
-    socket.on('pong', () => awaitingPong.delete(socket));
-    socket.on('close', () => forget(socket));
+    return undefined;
+  };
+
+  wss.on('connection', (socket, request) => {
+    // Protocol errors (oversized frame, invalid UTF-8): ws closes the socket, 'close' cleans up.
+    socket.on('error', ignore);
+    const refused = refusal(request);
+    if (refused) {
+      refuse(socket, refused[0], refused[1], refused[2], request);
+      return;
+    }
+    clients.set(socket, { bucket: new TokenBucket(maxAnnouncesPerSec, 2 * maxAnnouncesPerSec, Date.now()), idleSince: Date.now() });
+    socket.on('message', onSocketMessage);
+    socket.on('pong', onSocketPong);
+    socket.on('close', onSocketClose);
   });
 
   server.listen(options.port ?? 8000, host);
@@ -511,6 +525,8 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     close: () => (closing ??= close()),
   };
 }
+
+function ignore(): void {}
 
 /** Reads a positive numeric option, throwing a RangeError naming it when it is not one. */
 function positive(options: TrackerOptions, name: keyof TrackerOptions, fallback: number): number {
