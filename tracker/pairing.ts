@@ -24,6 +24,8 @@ export interface PairingOptions {
 interface Link<C> {
   other: C;
   swarm: string;
+  /** Who sent the offer. */
+  offerer: C;
   /** Offer id while reserved; undefined once answered. */
   offerId: string | undefined;
   /** Clock value after which an unanswered reservation is void. */
@@ -66,16 +68,28 @@ export class PairingBook<C> {
     return Math.max(0, this.options.cap - this.options.headroom - this.slotsUsed(client));
   }
 
-  /** The two are partners in `swarm` or have an offer pending between them there. */
-  linked(a: C, b: C, swarm: string): boolean {
-    return (this.#links.get(a) ?? []).some((l) => l.other === b && l.swarm === swarm);
+  /** The two are partners in `swarm`. */
+  paired(a: C, b: C, swarm: string): boolean {
+    return (this.#links.get(a) ?? []).some((l) => l.other === b && l.swarm === swarm && l.offerId === undefined);
+  }
+
+  /**
+   * An offer from `offerer` to `receiver` would be redundant: they are partners in `swarm`, or
+   * an offer of `offerer`'s to `receiver` is pending there. One pending the other way does not
+   * count: when both offer at once, WebRTC clients such as trystero ignore the offer of the
+   * peer with the higher id and expect theirs to be answered, so it must get through.
+   */
+  offerRedundant(offerer: C, receiver: C, swarm: string): boolean {
+    return (this.#links.get(offerer) ?? []).some(
+      (l) => l.other === receiver && l.swarm === swarm && (l.offerId === undefined || l.offerer === offerer),
+    );
   }
 
   /** An offer from `offerer` was relayed to `receiver`: one slot reserved on each side. */
   reserve(offerer: C, receiver: C, swarm: string, offerId: string, now: number): void {
     const expiresAt = now + this.options.reservationTtlMs;
-    this.#add(offerer, { other: receiver, swarm, offerId, expiresAt });
-    this.#add(receiver, { other: offerer, swarm, offerId, expiresAt });
+    this.#add(offerer, { other: receiver, swarm, offerer, offerId, expiresAt });
+    this.#add(receiver, { other: offerer, swarm, offerer, offerId, expiresAt });
   }
 
   /**
@@ -88,12 +102,15 @@ export class PairingBook<C> {
     const theirs = this.#links.get(offerer)?.find((l) => l.other === answerer && l.offerId === offerId);
     if (mine && theirs) {
       mine.offerId = theirs.offerId = undefined;
+      // An offer still pending the other way (both offered at once) is moot now.
+      this.#dropPending(answerer, offerer, swarm);
       return true;
     }
-    if (this.linked(answerer, offerer, swarm)) return true;
+    if (this.paired(answerer, offerer, swarm)) return true;
+    this.#dropPending(answerer, offerer, swarm);
     if (!this.hasRoom(answerer) || !this.hasRoom(offerer)) return false;
-    this.#add(answerer, { other: offerer, swarm, offerId: undefined, expiresAt: Infinity });
-    this.#add(offerer, { other: answerer, swarm, offerId: undefined, expiresAt: Infinity });
+    this.#add(answerer, { other: offerer, swarm, offerer, offerId: undefined, expiresAt: Infinity });
+    this.#add(offerer, { other: answerer, swarm, offerer, offerId: undefined, expiresAt: Infinity });
     return true;
   }
 
@@ -107,7 +124,35 @@ export class PairingBook<C> {
   /** Voids reservations that expired unanswered. */
   expire(now: number): void {
     for (const [client, links] of [...this.#links]) {
-      for (const link of links.filter((l) => l.offerId !== undefined && l.expiresAt <= now)) this.#unlink(client, link.other, link.swarm);
+      for (const link of links.filter((l) => l.offerId !== undefined && l.expiresAt <= now)) {
+        const same = (l: Link<C>) => l.swarm === link.swarm && l.offerId === link.offerId && l.offerer === link.offerer;
+        this.#removeWhere(client, (l) => l.other === link.other && same(l));
+        this.#removeWhere(link.other, (l) => l.other === client && same(l));
+      }
+    }
+  }
+
+  #removeWhere(client: C, match: (link: Link<C>) => boolean): void {
+    const links = this.#links.get(client);
+    const index = links?.findIndex(match) ?? -1;
+    if (!links || index < 0) return;
+    const before = this.hasRoom(client);
+    links.splice(index, 1);
+    if (links.length === 0) this.#links.delete(client);
+    if (before !== this.hasRoom(client)) this.onRoomChange(client, !before);
+  }
+
+  /** Ends the reservations between the two in `swarm`, keeping their partnership. */
+  #dropPending(a: C, b: C, swarm: string): void {
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      const links = this.#links.get(x);
+      if (!links) continue;
+      const before = this.hasRoom(x);
+      const kept = links.filter((l) => !(l.other === y && l.swarm === swarm && l.offerId !== undefined));
+      if (kept.length === links.length) continue;
+      if (kept.length === 0) this.#links.delete(x);
+      else this.#links.set(x, kept);
+      if (before !== this.hasRoom(x)) this.onRoomChange(x, !before);
     }
   }
 
@@ -125,12 +170,6 @@ export class PairingBook<C> {
   }
 
   #remove(client: C, other: C, swarm: string): void {
-    const links = this.#links.get(client);
-    const index = links?.findIndex((l) => l.other === other && l.swarm === swarm) ?? -1;
-    if (!links || index < 0) return;
-    const before = this.hasRoom(client);
-    links.splice(index, 1);
-    if (links.length === 0) this.#links.delete(client);
-    if (before !== this.hasRoom(client)) this.onRoomChange(client, !before);
+    this.#removeWhere(client, (l) => l.other === other && l.swarm === swarm);
   }
 }

@@ -331,7 +331,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     if (wanted <= 0) return;
     const now = Date.now();
     let relayed = 0;
-    const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.socket !== socket && !pairing.linked(socket, peer.socket, info_hash));
+    const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.socket !== socket && !pairing.offerRedundant(socket, peer.socket, info_hash));
     receivers.forEach((peer, i) => {
       const entry = offers[i];
       if (entry === undefined) return;

@@ -166,3 +166,18 @@ describe('tracker pairing with a connection cap', () => {
     assert.ok(mean >= 4, `viewers are well connected: mean ${mean.toFixed(1)}`);
   });
 });
+
+describe('tracker pairing when both peers offer at once', () => {
+  it('relays an offer back to a peer whose own offer is still unanswered, and ends both reservations on the answer', () => {
+    const book = new PairingBook<string>({ cap: 2, headroom: 0, reservationTtlMs: 100 });
+    book.reserve('b', 'a', 's', 'ob', 0);
+    assert.equal(book.offerRedundant('b', 'a', 's'), true, 'b already offered to a');
+    assert.equal(book.offerRedundant('a', 'b', 's'), false, "a's offer must reach b: trystero's lower id ignores b's");
+    book.reserve('a', 'b', 's', 'oa', 0);
+    assert.ok(book.answer('b', 'a', 's', 'oa'));
+    assert.deepEqual([book.slotsUsed('a'), book.slotsUsed('b')], [1, 1], 'one connection, one slot each');
+    assert.equal(book.offerRedundant('a', 'b', 's'), true, 'partners');
+    book.expire(1000);
+    assert.deepEqual(book.partners('a'), ['b'], 'expiry never ends a partnership');
+  });
+});
