@@ -18,11 +18,21 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** Starts tracker (unless `tracker: false`; then the page points at a closed port), origin, page and browser. */
-export async function startStack(options: { tracker?: boolean; shoal?: boolean; origin?: OriginOptions } = {}): Promise<Stack> {
-  const tracker = options.tracker === false ? undefined : await startTracker({ port: 0, host: '127.0.0.1' });
+export interface StackOptions {
+  /** Start a tracker in this process; `false`: none, and the page points at a closed port. @default true */
+  tracker?: boolean;
+  /** A tracker the test runs itself (e.g. as a process it kills): the page points at it, and the stack starts none. */
+  trackerUrl?: string;
+  /** Shoal's script tag on the page; `false`: plain hls.js. @default true */
+  shoal?: boolean;
+  origin?: OriginOptions;
+}
+
+/** Starts tracker (unless `tracker: false` or `trackerUrl`), origin, page and browser. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const origin = await startOrigin({ port: 0, host: '127.0.0.1', ...options.origin });
-  const trackerUrl = tracker ? `ws://127.0.0.1:${tracker.port}` : 'ws://127.0.0.1:9';
+  const tracker = options.tracker === false || options.trackerUrl ? undefined : await startTracker({ port: 0, host: '127.0.0.1', integrityOrigins: [`${origin.url}/`] });
+  const trackerUrl = options.trackerUrl ?? (tracker ? `ws://127.0.0.1:${tracker.port}` : 'ws://127.0.0.1:9');
   const page = await startPageServer({ port: 0, host: '127.0.0.1', trackerUrl, originUrl: origin.url, shoal: options.shoal ?? true });
   const executablePath = findChromium();
   if (!executablePath) throw new Error('no Chromium: run `node scripts/ensure-chromium.mjs`');
@@ -41,7 +51,10 @@ export async function startStack(options: { tracker?: boolean; shoal?: boolean; 
 
 export interface ViewerReport {
   fragments: Array<{ url: string; bytes: number; sha256?: string }>;
-  shoalLoads: Array<{ segmentId: string; source: string; bytes: number }>;
+  /** Shoal's 'segment-loaded' events; `at` is the page's `performance.now()`. */
+  shoalLoads: Array<{ segmentId: string; source: string; bytes: number; peerId?: string; at: number }>;
+  /** Shoal's peer and error events, in order. */
+  shoalEvents: ShoalEventRecord[];
   stalls: number;
   stallSeconds: number;
   mostPeers: number;
@@ -50,29 +63,65 @@ export interface ViewerReport {
   currentTime: number;
   /** Mean distance from the live edge while playing; undefined for VOD. */
   liveLatencySec: number | undefined;
-  stats: { httpBytes: number; p2pBytes: number; uploadedBytes: number; peers: number; p2p: string } | undefined;
+  stats: { httpBytes: number; p2pBytes: number; uploadedBytes: number; peers: number; p2p: string; peerFallbacks: number } | undefined;
+}
+
+/** One of Shoal's 'peer-connected', 'peer-disconnected', 'peer-fallback' or 'error' events. */
+export interface ShoalEventRecord {
+  name: 'peer-connected' | 'peer-disconnected' | 'peer-fallback' | 'error';
+  /** The page's `performance.now()`. */
+  at: number;
+  peerId?: string;
+  swarmId?: string;
+  segmentId?: string;
+  reason?: string;
+  message?: string;
+}
+
+/** Options of {@link openViewer}. */
+export interface ViewerOptions {
+  /** Runs before the page loads, e.g. to add `evaluateOnNewDocument` scripts. */
+  beforeLoad?: (page: Page) => Promise<unknown>;
 }
 
 /**
- * Opens the demo page in a fresh browser context; records Shoal's segment events and the most
- * peers it held at once from the start. `shoalConfig` becomes `window.shoalConfig`.
+ * Opens the demo page in a fresh browser context; records Shoal's segment and peer events and
+ * the most peers it held at once from the start. `shoalConfig` becomes `window.shoalConfig`.
+ * An engine created later on the page (a new `Hls`) is recorded after `recordEngine(page)`.
  */
-export async function openViewer(stack: Stack, query: string, shoalConfig: Record<string, unknown> = {}): Promise<Page> {
+export async function openViewer(stack: Stack, query: string, shoalConfig: Record<string, unknown> = {}, options: ViewerOptions = {}): Promise<Page> {
   const context = await stack.browser.createBrowserContext();
   const page = await context.newPage();
   await page.evaluateOnNewDocument((config: Record<string, unknown>) => {
     const w = window as any;
     w.shoalConfig = config;
     w.shoalLoads = [];
+    w.shoalEvents = [];
     w.mostPeers = 0;
+    w.recordShoalEngine = (engine: any) => {
+      engine.on('segment-loaded', (event: object) => w.shoalLoads.push({ ...event, at: performance.now() }));
+      engine.on('peer-connected', () => (w.mostPeers = Math.max(w.mostPeers, engine.stats().peers)));
+      for (const name of ['peer-connected', 'peer-disconnected', 'peer-fallback']) {
+        engine.on(name, (event: object) => w.shoalEvents.push({ name, at: performance.now(), ...event }));
+      }
+      engine.on('error', (event: { message: string }) => w.shoalEvents.push({ name: 'error', at: performance.now(), message: event.message }));
+    };
     document.addEventListener('DOMContentLoaded', () => {
       const engine = w.Shoal?.instances[0];
-      engine?.on('segment-loaded', (event: unknown) => w.shoalLoads.push(event));
-      engine?.on('peer-connected', () => (w.mostPeers = Math.max(w.mostPeers, engine.stats().peers)));
+      if (engine) w.recordShoalEngine(engine);
     });
   }, shoalConfig);
+  await options.beforeLoad?.(page);
   await page.goto(`${stack.page.url}/?${query}`);
   return page;
+}
+
+/** Starts recording the events of the page's current engine (`Shoal.instances[0]`), e.g. after a new `Hls`. */
+export async function recordEngine(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as any;
+    w.recordShoalEngine(w.Shoal.instances[0]);
+  });
 }
 
 /** Resolves once the viewer has played `seconds` of media. */
@@ -102,6 +151,7 @@ export async function report(page: Page): Promise<ViewerReport> {
     return {
       fragments: demo.fragments,
       shoalLoads: w.shoalLoads,
+      shoalEvents: w.shoalEvents,
       stalls: demo.stalls,
       mostPeers: w.mostPeers,
       stallSeconds: demo.stallSeconds,

@@ -1,0 +1,109 @@
+/**
+ * Faults in what one viewer sends to its peers, injected below the SDK: the page's
+ * `RTCDataChannel.prototype.send` is wrapped before any script runs, and the test switches the
+ * fault on when it wants. Only segment data is touched (messages of Shoal's `shoal-dat` action,
+ * see sdk/swarm/wire.ts); control messages pass, so the peer still looks healthy.
+ *
+ * What goes down a data channel is trystero's framing (@trystero-p2p/core, action-wire.ts),
+ * optionally inside a room frame (shared-peer.ts: byte 1, token length in 2 bytes, token):
+ *   bytes 0-31  action name, UTF-8, zero-padded
+ *   32-33       nonce: one per action send, i.e. per Shoal chunk (metadata { rid, offset, total })
+ *   34          tag: bit 0 last message of the send, bit 1 metadata, bit 2 binary, bit 3 JSON
+ *   35          progress
+ *   36-         payload: the send's JSON metadata, or up to 16 KiB - 36 of its bytes
+ * A Shoal chunk is thus one metadata message and then its bytes in one or two messages.
+ */
+import type { Page } from 'puppeteer-core';
+
+export type PeerFault =
+  /** Everything goes out untouched. */
+  | { mode: 'pass' }
+  /** `after` more segment-data messages go out, then none (the connection stays up). */
+  | { mode: 'drop'; after: number }
+  /** Every segment-data message carrying media bytes has one byte changed inside a TS packet's payload. */
+  | { mode: 'corrupt' };
+
+export interface PeerFaultCounters {
+  /** Segment-data messages sent (metadata included), untouched or corrupted. */
+  sent: number;
+  dropped: number;
+  corrupted: number;
+}
+
+/** Wraps `RTCDataChannel.prototype.send` in every document the page loads; the fault starts as `pass`. */
+export async function injectPeerFaults(page: Page): Promise<void> {
+  // tsx compiles with esbuild's keepNames, which wraps named functions in calls to a `__name`
+  // helper that only exists in Node: give the page one.
+  await page.evaluateOnNewDocument('globalThis.__name ??= (fn) => fn;');
+  await page.evaluateOnNewDocument(() => {
+    const ACTION = new TextEncoder().encode('shoal-dat');
+    const HEADER_BYTES = 36;
+    const PIECE_BYTES = 16 * 1024 - HEADER_BYTES;
+    const TS_PACKET_BYTES = 188;
+    /** Far enough into a TS packet to miss its 4-byte header and any PCR: the stream still parses. */
+    const CORRUPT_AT_IN_PACKET = 100;
+    const state = { fault: { mode: 'pass' } as { mode: string; after?: number }, sent: 0, dropped: 0, corrupted: 0, sinceSet: 0 };
+    (window as any).peerFaults = state;
+    /** Where each send's bytes start in the segment, per channel and nonce, from its metadata. */
+    const sends = new WeakMap<RTCDataChannel, Map<number, { offset: number; pieces: number }>>();
+
+    const isActionAt = (b: Uint8Array, at: number) =>
+      b.byteLength >= at + HEADER_BYTES && ACTION.every((c, i) => b[at + i] === c) && b[at + ACTION.byteLength] === 0;
+    const actionStart = (b: Uint8Array): number => {
+      if (isActionAt(b, 0)) return 0;
+      const roomFramed = b[0] === 1 && b.byteLength > 3 ? 3 + (((b[1] as number) << 8) | (b[2] as number)) : -1;
+      return roomFramed > 0 && isActionAt(b, roomFramed) ? roomFramed : -1;
+    };
+
+    const send = RTCDataChannel.prototype.send as (this: RTCDataChannel, data: unknown) => void;
+    RTCDataChannel.prototype.send = function (this: RTCDataChannel, data: unknown) {
+      const bytes =
+        data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined;
+      const at = bytes ? actionStart(bytes) : -1;
+      if (!bytes || at < 0) return send.call(this, data);
+      if (state.fault.mode === 'drop' && state.sinceSet >= (state.fault.after ?? 0)) {
+        state.dropped++;
+        return undefined;
+      }
+      state.sent++;
+      state.sinceSet++;
+      const nonce = ((bytes[at + 32] as number) << 8) | (bytes[at + 33] as number);
+      const tag = bytes[at + 34] as number;
+      let byNonce = sends.get(this);
+      if (!byNonce) sends.set(this, (byNonce = new Map()));
+      if (tag & 2) {
+        const meta = JSON.parse(new TextDecoder().decode(bytes.subarray(at + HEADER_BYTES))) as { offset?: unknown };
+        byNonce.set(nonce, { offset: typeof meta.offset === 'number' ? meta.offset : 0, pieces: 0 });
+        return send.call(this, data);
+      }
+      const piece = byNonce.get(nonce) ?? { offset: 0, pieces: 0 };
+      const segmentOffset = piece.offset + piece.pieces * PIECE_BYTES;
+      piece.pieces++;
+      if (tag & 1) byNonce.delete(nonce);
+      if (state.fault.mode !== 'corrupt') return send.call(this, data);
+      const index = (((CORRUPT_AT_IN_PACKET - segmentOffset) % TS_PACKET_BYTES) + TS_PACKET_BYTES) % TS_PACKET_BYTES;
+      if (at + HEADER_BYTES + index >= bytes.byteLength) return send.call(this, data);
+      // A copy: trystero sends the same message object to every peer.
+      const corrupted = new Uint8Array(bytes);
+      corrupted[at + HEADER_BYTES + index] = (corrupted[at + HEADER_BYTES + index] as number) ^ 0xff;
+      state.corrupted++;
+      return send.call(this, corrupted);
+    };
+  });
+}
+
+/** Switches the page's fault; counting for `drop` starts now. */
+export async function setPeerFault(page: Page, fault: PeerFault): Promise<void> {
+  await page.evaluate((next: PeerFault) => {
+    const state = (window as any).peerFaults;
+    state.fault = next;
+    state.sinceSet = 0;
+  }, fault);
+}
+
+export async function peerFaultCounters(page: Page): Promise<PeerFaultCounters> {
+  return page.evaluate(() => {
+    const { sent, dropped, corrupted } = (window as any).peerFaults;
+    return { sent, dropped, corrupted };
+  });
+}
