@@ -62,6 +62,9 @@ const LIVE_PREFETCH_LOOKAHEAD = 2;
 /** Requests that may queue for each upload slot before more are turned down. */
 const UPLOAD_QUEUE_PER_SLOT = 0;
 
+/** Longest a segment load waits for the persistent cache to open. */
+const STORE_OPEN_WAIT_MS = 500;
+
 /** Pending handshakes stop counting against the peer cap after this. */
 const PENDING_PEER_TTL_MS = 15_000;
 
@@ -368,7 +371,10 @@ export class ShoalEngine {
         settle();
         this.#uplink.segmentBytes = data.byteLength;
         // A copy: hls.js may transfer the buffer it gets to its worker before the write runs.
-        if (!segment.live && this.#store && !this.#store.has(segmentId)) void this.#store.put(segmentId, data.slice(0), { swarmId });
+        if (!segment.live && this.config.persistentCacheBytes > 0) {
+          const copy = data.slice(0);
+          void this.#storeReady.then(() => this.#store && !this.#store.has(segmentId) && this.#store.put(segmentId, copy, { swarmId }));
+        }
         if (this.#cache.put(segmentId, data)) {
           this.#swarmOfSegment.set(segmentId, { swarmId, sn });
           swarm?.announce(segmentId, sn);
@@ -387,14 +393,15 @@ export class ShoalEngine {
 
   async #openStore(): Promise<void> {
     if (this.config.persistentCacheBytes <= 0 || this.#p2p !== 'on') return;
-    const store = await PersistentSegmentStore.open({
-      quotaBytes: this.config.persistentCacheBytes,
-      onWarning: (message) => {
-        console.warn(`Shoal: persistent cache off, memory only: ${message}`);
-        this.#events.emit('error', { message: `persistent cache off, memory only: ${message}` });
-      },
-      onEvict: (ids) => this.#withdraw(ids.filter((id) => !this.#cache.has(id))),
-    });
+    // Not before the page had a chance to listen for this engine's 'error' events.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    let store: PersistentSegmentStore | undefined;
+    try {
+      store = await this.#openStoreOrWarn();
+    } catch (error) {
+      // A browser may throw even on reading `indexedDB` (blocked storage).
+      this.#warnStoreOff(error instanceof Error ? error.message : String(error));
+    }
     if (!store) return;
     if (!live.has(this)) {
       await store.close();
@@ -405,6 +412,19 @@ export class ShoalEngine {
     for (const [swarmId, swarm] of this.#swarms) for (const id of store.idsOfSwarm(swarmId)) this.#announceStored(swarm, swarmId, id);
   }
 
+  #warnStoreOff(message: string): void {
+    console.warn(`Shoal: persistent cache off, memory only: ${message}`);
+    this.#events.emit('error', { message: `persistent cache off, memory only: ${message}` });
+  }
+
+  #openStoreOrWarn(): Promise<PersistentSegmentStore | undefined> {
+    return PersistentSegmentStore.open({
+      quotaBytes: this.config.persistentCacheBytes,
+      onWarning: (message) => this.#warnStoreOff(message),
+      onEvict: (ids) => this.#withdraw(ids.filter((id) => !this.#cache.has(id))),
+    });
+  }
+
   #announceStored(swarm: Swarm, swarmId: string, segmentId: string): void {
     if (!this.#swarmOfSegment.has(segmentId)) this.#swarmOfSegment.set(segmentId, { swarmId, sn: 0 });
     swarm.announce(segmentId, this.#swarmOfSegment.get(segmentId)?.sn ?? 0);
@@ -412,6 +432,10 @@ export class ShoalEngine {
 
   /** A VOD segment from the persistent cache, back into memory. */
   async #fromStore(segmentId: string): Promise<ArrayBuffer | undefined> {
+    // IndexedDB opens in tens of ms; a browser that hangs on it must not hold the player up.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#storeReady, new Promise((resolve) => (timer = setTimeout(resolve, STORE_OPEN_WAIT_MS)))]);
+    clearTimeout(timer);
     if (!this.#store?.has(segmentId)) return undefined;
     const data = await this.#store.get(segmentId);
     if (data && live.has(this)) this.#cache.put(segmentId, data.slice(0));

@@ -1,4 +1,4 @@
-import { defaultConfig, ShoalConfigError, type ShoalOptions } from './config.ts';
+import { defaultConfig, resolveConfig, ShoalConfigError, type ShoalOptions } from './config.ts';
 import { liveEngines, ShoalEngine, type HlsLike } from './engine.ts';
 
 /** An `Hls` class, or anything constructed like one. */
@@ -19,7 +19,7 @@ export function enable(hls: HlsLike, options: ShoalOptions = {}): ShoalEngine {
  */
 export function wrap<C extends HlsClass>(HlsClass: C, options: ShoalOptions = {}): C {
   // Fails now, naming the option, rather than at the first `new Hls()`.
-  new ShoalEngine(options).destroy();
+  resolveConfig(options as Record<string, unknown>);
   return class ShoalHls extends HlsClass {
     constructor(...args: any[]) {
       super(...args);

@@ -74,15 +74,14 @@ export class PairingBook<C> {
   }
 
   /**
-   * An offer from `offerer` to `receiver` would be redundant: they are partners in `swarm`, or
-   * an offer of `offerer`'s to `receiver` is pending there. One pending the other way does not
-   * count: when both offer at once, WebRTC clients such as trystero ignore the offer of the
-   * peer with the higher id and expect theirs to be answered, so it must get through.
+   * An offer from `offerer` to `receiver` would be redundant: one of `offerer`'s to `receiver`
+   * is pending in `swarm`. One pending the other way does not count: when both offer at once,
+   * WebRTC clients such as trystero ignore the offer of the peer with the higher id and expect
+   * theirs to be answered, so it must get through. Nor does a partnership: trystero leaves a
+   * room without telling the tracker, and a player that rejoins must be able to reconnect.
    */
   offerRedundant(offerer: C, receiver: C, swarm: string): boolean {
-    return (this.#links.get(offerer) ?? []).some(
-      (l) => l.other === receiver && l.swarm === swarm && (l.offerId === undefined || l.offerer === offerer),
-    );
+    return (this.#links.get(offerer) ?? []).some((l) => l.other === receiver && l.swarm === swarm && l.offerId !== undefined && l.offerer === offerer);
   }
 
   /** An offer from `offerer` was relayed to `receiver`: one slot reserved on each side. */

@@ -128,9 +128,11 @@ export class SegmentScheduler {
   async fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined> {
     const { deps } = this;
     const startedAt = deps.now();
+    // The swarm is joined even when the cache serves: what this viewer holds (kept from an
+    // earlier page load, say) is announced to peers only once it is in the swarm.
+    const swarm = deps.peers(segment.swarmId);
     const cachedData = deps.cached(segment.segmentId) ?? (segment.live ? undefined : await deps.stored(segment.segmentId));
     if (cachedData) return { source: 'cache', data: cachedData, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
-    const swarm = deps.peers(segment.swarmId);
     if (!swarm) return undefined;
 
     const bufferAheadSec = deps.bufferAheadSec();

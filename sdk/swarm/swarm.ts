@@ -304,6 +304,15 @@ export class Swarm {
     const peerIds = [...this.#peers.keys()];
     this.#peers.clear();
     for (const peerId of peerIds) this.options.listener.peerDisconnected(peerId);
+    // trystero keeps a peer's connection for its other rooms; this swarm's peers are closed
+    // here so that a destroyed player leaves no connection behind.
+    for (const peerId of peerIds) {
+      try {
+        this.#room.getPeers?.()[peerId]?.close();
+      } catch {
+        // Already closed.
+      }
+    }
     await this.#room.leave();
   }
 
