@@ -62,6 +62,9 @@ const LIVE_PREFETCH_LOOKAHEAD = 2;
 /** Requests that may queue for each upload slot before more are turned down. */
 const UPLOAD_QUEUE_PER_SLOT = 0;
 
+/** A destroyed engine's peer connections close this long after, unless a new engine uses them. */
+const PEER_RELEASE_GRACE_MS = 5000;
+
 /** Longest a segment load waits for the persistent cache to open. */
 const STORE_OPEN_WAIT_MS = 500;
 
@@ -227,7 +230,12 @@ export class ShoalEngine {
     if (this.#hls?.config.fLoader === this.loaderClass) this.#hls.config.fLoader = this.#previousFragmentLoader;
     const swarms = [...this.#swarms.values()];
     this.#swarms.clear();
-    await Promise.all(swarms.map((swarm) => swarm.close().catch(() => {})));
+    const release = {
+      afterMs: PEER_RELEASE_GRACE_MS,
+      // A player recreated at once meets the same peers over the same connections.
+      stillWanted: (peerId: string) => [...live].some((engine) => [...engine.#swarms.values()].some((swarm) => swarm.hasPeer(peerId))),
+    };
+    await Promise.all(swarms.map((swarm) => swarm.close(release).catch(() => {})));
     for (const arriving of this.#arriving.values()) arriving.sink.fail();
     this.#arriving.clear();
     this.#cache.clear();

@@ -137,6 +137,10 @@ export class Swarm {
     return this.#peers.size;
   }
 
+  hasPeer(peerId: string): boolean {
+    return this.#peers.has(peerId);
+  }
+
   /** Resolves true when a peer connects (or one is connected), false after `timeoutMs` or on abort. */
   waitForPeer(timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     if (this.#peers.size > 0) return Promise.resolve(true);
@@ -295,8 +299,13 @@ export class Swarm {
     });
   }
 
-  /** Leaves the room; requests in flight fail as disconnected. */
-  async close(): Promise<void> {
+  /**
+   * Leaves the room; requests in flight fail as disconnected. trystero keeps a peer's
+   * connection for the page's other rooms; this swarm's peers are closed `releaseAfterMs`
+   * later unless `stillWanted()` says a room of the page uses them again by then (a player
+   * destroyed and recreated at once keeps its peers).
+   */
+  async close(release: { afterMs: number; stillWanted: (peerId: string) => boolean } = { afterMs: 0, stillWanted: () => false }): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const request of [...this.#pending.values()]) request.fail('disconnected');
@@ -304,16 +313,19 @@ export class Swarm {
     const peerIds = [...this.#peers.keys()];
     this.#peers.clear();
     for (const peerId of peerIds) this.options.listener.peerDisconnected(peerId);
-    // trystero keeps a peer's connection for its other rooms; this swarm's peers are closed
-    // here so that a destroyed player leaves no connection behind.
-    for (const peerId of peerIds) {
-      try {
-        this.#room.getPeers?.()[peerId]?.close();
-      } catch {
-        // Already closed.
-      }
-    }
+    const connections = this.#room.getPeers?.() ?? {};
     await this.#room.leave();
+    const timer = setTimeout(() => {
+      for (const peerId of peerIds) {
+        if (release.stillWanted(peerId)) continue;
+        try {
+          connections[peerId]?.close();
+        } catch {
+          // Already closed.
+        }
+      }
+    }, release.afterMs);
+    (timer as { unref?: () => void }).unref?.();
   }
 
   #onPeerJoin(peerId: string): void {

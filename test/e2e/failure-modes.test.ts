@@ -282,7 +282,8 @@ describe('failure modes, in real Chromium viewers', () => {
     // The earlier viewer first, so it is in the new rendition's swarm when the other joins it
     // (see orderPeerId).
     for (const page of pages) {
-      await page.evaluate(() => ((window as any).demo.hls.currentLevel = 1));
+      // nextLevel: a switch at the next fragment, as ABR makes it (currentLevel flushes the buffer, which can stall plain hls.js too).
+      await page.evaluate(() => ((window as any).demo.hls.nextLevel = 1));
       await waitFor(page, 'segments of the new rendition', 20_000, () => (window as any).demo.fragments.filter((f: any) => f.url.includes('/270p/')).length >= 2);
     }
     await waitForAny(pages, 'a 270p segment from a peer', 30_000, () => (window as any).shoalLoads.some((l: any) => l.source === 'p2p' && l.segmentId.includes('/270p/')));
