@@ -10,7 +10,7 @@ export type Message = Record<string, unknown>;
 type Predicate = (message: Message) => boolean;
 
 /** Longest wait for one expected message. */
-const WAIT_MS = 3000;
+export const WAIT_MS = 3000;
 
 export class TrackerTestClient {
   /** Every message received, in order. */
@@ -87,6 +87,17 @@ export class TrackerTestClient {
     const marker = randomBytes(10).toString('hex');
     this.send({ action: 'scrape', info_hash: marker });
     await this.next((m) => m.action === 'scrape' && typeof m.files === 'object' && m.files !== null && marker in m.files, 'sync');
+  }
+
+  /** Sends a message and returns the failure reply. */
+  async expectFailure(message: unknown): Promise<Message> {
+    this.send(message);
+    return this.next((m) => typeof m['failure reason'] === 'string', 'failure reason');
+  }
+
+  /** Messages carrying a relayed offer. */
+  offers(): Message[] {
+    return this.received.filter((m) => 'offer' in m);
   }
 
   /** Claims and returns every message not yet claimed by {@link next}, in order of arrival. */
