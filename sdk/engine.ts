@@ -126,6 +126,8 @@ export class ShoalEngine {
   /** The persistent VOD cache once open; undefined while opening, when off or after it failed. */
   #store: PersistentSegmentStore | undefined;
   readonly #storeReady: Promise<void>;
+  /** Known to stay closed (off in the config, no P2P, or it failed): nothing is copied for it. */
+  #storeOff: boolean;
   readonly #uploadRate: UploadRateLimiter | undefined;
 
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
@@ -134,7 +136,8 @@ export class ShoalEngine {
     this.#p2p = this.config.trackers.length === 0 ? 'no-trackers' : typeof RTCPeerConnection === 'undefined' ? 'no-webrtc' : 'on';
     // A segment pushed out of memory is still served from IndexedDB while it is kept there.
     this.#cache = new MemorySegmentCache(this.config.cacheBytes, (ids) => this.#withdraw(ids.filter((id) => !this.#store?.has(id))));
-    this.#storeReady = this.#openStore();
+    this.#storeOff = this.config.persistentCacheBytes <= 0 || this.#p2p !== 'on';
+    this.#storeReady = this.#openStore().finally(() => (this.#storeOff = this.#store === undefined));
     this.#admission = new PeerAdmission(this.config.maxPeers, PENDING_PEER_TTL_MS, () => performance.now());
     this.#verifier = this.#createVerifier();
     this.#uploadRate = this.config.uploadBytesPerSec > 0 ? new UploadRateLimiter(this.config.uploadBytesPerSec, CHUNK_BYTES, () => performance.now()) : undefined;
@@ -379,7 +382,7 @@ export class ShoalEngine {
         settle();
         this.#uplink.segmentBytes = data.byteLength;
         // A copy: hls.js may transfer the buffer it gets to its worker before the write runs.
-        if (!segment.live && this.config.persistentCacheBytes > 0) {
+        if (!segment.live && !this.#storeOff) {
           const copy = data.slice(0);
           void this.#storeReady.then(() => this.#store && !this.#store.has(segmentId) && this.#store.put(segmentId, copy, { swarmId }));
         }
@@ -400,7 +403,7 @@ export class ShoalEngine {
   }
 
   async #openStore(): Promise<void> {
-    if (this.config.persistentCacheBytes <= 0 || this.#p2p !== 'on') return;
+    if (this.#storeOff) return;
     // Not before the page had a chance to listen for this engine's 'error' events.
     await new Promise((resolve) => setTimeout(resolve, 0));
     let store: PersistentSegmentStore | undefined;

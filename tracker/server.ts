@@ -288,7 +288,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     if (client) client.idleSince = registry.swarmsOf(socket) === 0 ? (client.idleSince ?? Date.now()) : undefined;
   };
 
-  const onAnnounce = (socket: WebSocket, request: AnnounceRequest): void => {
+  const onAnnounce = (socket: WebSocket, request: AnnounceRequest, now: number): void => {
     const { info_hash: infoHash, peer_id: peerId } = request;
     if (request.event === 'stopped') {
       metrics.count('announces');
@@ -311,13 +311,13 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     registry.join(infoHash, peerId, socket, {
       left: request.left,
       completed: request.event === 'completed',
-      now: Date.now(),
+      now,
     });
     markIdle(socket);
     // An announce that only carries an answer gets no reply, as with bittorrent-tracker:
     // clients do not wait for one, and it would double the messages of every handshake.
     if (request.answer === undefined) send(socket, announceReply(infoHash));
-    relayOffers(socket, request);
+    relayOffers(socket, request, now);
     relayAnswer(socket, request);
   };
 
@@ -326,10 +326,9 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
    * not already paired with the sender: at most min(numwant, offers, maxOffersPerAnnounce) of
    * them, and none once the sender has no room to initiate.
    */
-  const relayOffers = (socket: WebSocket, { info_hash, peer_id, numwant, offers = [] }: AnnounceRequest): void => {
+  const relayOffers = (socket: WebSocket, { info_hash, peer_id, numwant, offers = [] }: AnnounceRequest, now: number): void => {
     const wanted = Math.min(numwant ?? offers.length, offers.length, maxOffersPerAnnounce, pairing.offersAllowed(socket));
     if (wanted <= 0) return;
-    const now = Date.now();
     let relayed = 0;
     const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.socket !== socket && !pairing.offerRedundant(socket, peer.socket, info_hash));
     receivers.forEach((peer, i) => {
@@ -383,7 +382,8 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   };
 
   const onMessage = (socket: WebSocket, client: Client, data: RawData): void => {
-    const allowance = client.bucket.take(Date.now());
+    const now = Date.now();
+    const allowance = client.bucket.take(now);
     if (allowance === 'abusive') {
       metrics.reject('rate-limited');
       log.warn({ address: (socket as WebSocket & { _socket?: { remoteAddress?: string } })._socket?.remoteAddress }, 'closed a connection flooding past its rate limit');
@@ -401,7 +401,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     }
     const parsed = parseRequest(bytes.toString('utf8'));
     if (!parsed.ok) reject(socket, 'malformed', parsed.reason, parsed.action, parsed.info_hash);
-    else if (parsed.request.action === 'announce') onAnnounce(socket, parsed.request);
+    else if (parsed.request.action === 'announce') onAnnounce(socket, parsed.request, now);
     else onScrape(socket, parsed.request);
   };
 

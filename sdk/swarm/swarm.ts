@@ -301,9 +301,9 @@ export class Swarm {
 
   /**
    * Leaves the room; requests in flight fail as disconnected. trystero keeps a peer's
-   * connection for the page's other rooms; this swarm's peers are closed `releaseAfterMs`
-   * later unless `stillWanted()` says a room of the page uses them again by then (a player
-   * destroyed and recreated at once keeps its peers).
+   * connection for the page's other rooms; this swarm's peers are closed `release.afterMs`
+   * later unless `release.stillWanted(peerId)` says a room of the page uses them again by then
+   * (a player destroyed and recreated at once keeps its peers).
    */
   async close(release: { afterMs: number; stillWanted: (peerId: string) => boolean } = { afterMs: 0, stillWanted: () => false }): Promise<void> {
     if (this.#closed) return;
@@ -316,14 +316,7 @@ export class Swarm {
     const connections = this.#room.getPeers?.() ?? {};
     await this.#room.leave();
     const timer = setTimeout(() => {
-      for (const peerId of peerIds) {
-        if (release.stillWanted(peerId)) continue;
-        try {
-          connections[peerId]?.close();
-        } catch {
-          // Already closed.
-        }
-      }
+      for (const peerId of peerIds) if (!release.stillWanted(peerId)) closeQuietly(connections[peerId]);
     }, release.afterMs);
     (timer as { unref?: () => void }).unref?.();
   }
@@ -357,11 +350,7 @@ export class Swarm {
   /** Forgets a peer and closes its connection (trystero keeps it open otherwise). */
   disconnect(peerId: string): void {
     this.#onPeerLeave(peerId);
-    try {
-      this.#room.getPeers?.()[peerId]?.close();
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(this.#room.getPeers?.()[peerId]);
   }
 
   #onControl(peerId: string, raw: unknown): void {
@@ -515,5 +504,14 @@ export class Swarm {
   #sendControlTo(peerId: string, message: ControlMessage): void {
     if (this.#closed) return;
     this.#control.send(message, { target: peerId }).catch(() => {});
+  }
+}
+
+/** Closes a peer connection trystero may already have closed. */
+function closeQuietly(connection: RTCPeerConnection | undefined): void {
+  try {
+    connection?.close();
+  } catch {
+    // Already closed.
   }
 }

@@ -2,6 +2,8 @@
  * The upload rate cap (`uploadBytesPerSec`): a token bucket every upload of the viewer draws
  * from before sending a chunk, so the viewer's uplink stays free for the rest of the page.
  */
+import { sleep } from '../scheduler/segment-scheduler.ts';
+
 export class UploadRateLimiter {
   #tokens: number;
   #updatedAt: number;
@@ -25,15 +27,6 @@ export class UploadRateLimiter {
     this.#updatedAt = t;
     this.#tokens -= bytes;
     if (this.#tokens >= 0) return;
-    const waitMs = (-this.#tokens / this.bytesPerSec) * 1000;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    await sleep((-this.#tokens / this.bytesPerSec) * 1000, signal);
   }
 }
