@@ -19,6 +19,7 @@ import express from 'express';
 import { loadMedia, type RenditionMedia } from './origin-media.ts';
 import { parseRange, sendPaced } from './origin-pacing.ts';
 import { liveWindow, livePlaylist, masterPlaylist, vodPlaylist } from './origin-playlists.ts';
+import { INTEGRITY_USER_AGENT } from '../tracker/integrity.ts';
 
 export interface OriginOptions {
   /**
@@ -76,6 +77,8 @@ export interface RunningOrigin {
   url: string;
   /** Media payload bytes written for segment responses since start or the last reset. */
   mediaBytesSent(): number;
+  /** Of those, the bytes sent to the tracker's integrity service (its User-Agent). */
+  integrityBytesSent(): number;
   /** Media payload bytes by URL path (`/live/180p/seg-12.ts`), since start or the last reset. */
   bytesByPath(): Map<string, number>;
   /** Zeroes the byte and request counters. */
@@ -126,6 +129,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     liveWindow(now() - liveClockStart, media.segmentSeconds, liveWindowSegments);
 
   let mediaBytes = 0;
+  let integrityBytes = 0;
   let segmentRequests = 0;
   let byPath = new Map<string, number>();
 
@@ -203,8 +207,10 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${body.length}`;
     segmentRequests++;
     const path = req.path;
+    const forIntegrity = req.get('user-agent') === INTEGRITY_USER_AGENT;
     sendPaced(res, range ? 206 : 200, headers, slice, { ttfbMs, rateBytesPerSec }, (bytes) => {
       mediaBytes += bytes;
+      if (forIntegrity) integrityBytes += bytes;
       byPath.set(path, (byPath.get(path) ?? 0) + bytes);
     }, req.method === 'HEAD');
   });
@@ -226,9 +232,11 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
     port: bound,
     url: `http://${urlHost}:${bound}`,
     mediaBytesSent: () => mediaBytes,
+    integrityBytesSent: () => integrityBytes,
     bytesByPath: () => new Map(byPath),
     resetCounters() {
       mediaBytes = 0;
+      integrityBytes = 0;
       segmentRequests = 0;
       byPath = new Map();
     },

@@ -53,6 +53,13 @@ export function parseSegmentId(id: string): { url: URL; range: [number, number] 
   return end > start ? { url, range: [start, end] } : undefined;
 }
 
+/**
+ * User-Agent of the integrity service's segment fetches, so that a CDN's logs (and a site's
+ * routing, to an origin shield say) can tell them from viewers': each is one fetch per segment
+ * per rendition, the price of hashes no peer controls.
+ */
+export const INTEGRITY_USER_AGENT = 'shoal-tracker-integrity';
+
 export class SegmentHasher {
   readonly #hashes = new Map<string, { sha256: string; bytes: number }>();
   readonly #inFlight = new Map<string, Promise<IntegrityAnswer>>();
@@ -107,7 +114,7 @@ export class SegmentHasher {
   async #hash(id: string, url: URL, range: [number, number] | undefined): Promise<IntegrityAnswer> {
     this.fetches++;
     try {
-      const headers: Record<string, string> = range ? { range: `bytes=${range[0]}-${range[1] - 1}` } : {};
+      const headers: Record<string, string> = { 'user-agent': INTEGRITY_USER_AGENT, ...(range ? { range: `bytes=${range[0]}-${range[1] - 1}` } : {}) };
       const response = await this.fetchImpl(url, { headers, redirect: 'error', signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
       if (!response.ok) return { status: 502, body: { error: `origin answered ${response.status}` } };
       if (range && response.status !== 206) return { status: 502, body: { error: 'origin ignored the byte range' } };

@@ -65,11 +65,16 @@ async function run(player: Player) {
     await Promise.all(pages.map((page) => playedFor(page, seconds)));
     const reports: ViewerReport[] = await Promise.all(pages.map(report));
     const originBytes = stack.origin.mediaBytesSent();
+    const integrityBytes = stack.origin.integrityBytesSent();
     const playerBytes = bytesReceivedByPlayers(reports);
     const latencies = reports.map((r) => r.liveLatencySec).filter((x): x is number => x !== undefined);
     return {
       offload: round(1 - originBytes / playerBytes),
       originBytes,
+      // The tracker's integrity service fetches each segment once: part of originBytes, shown
+      // apart because a site can route it to its origin rather than through the CDN.
+      integrityBytes,
+      offloadViewersOnly: round(1 - (originBytes - integrityBytes) / playerBytes),
       playerBytes,
       stalls: { count: reports.reduce((s, r) => s + r.stalls, 0), seconds: round(reports.reduce((s, r) => s + r.stallSeconds, 0), 2) },
       startupMs: { median: round(median(reports.map((r) => r.startupMs ?? Infinity)), 0), max: round(Math.max(...reports.map((r) => r.startupMs ?? Infinity)), 0) },

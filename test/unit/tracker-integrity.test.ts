@@ -24,6 +24,7 @@ describe('tracker integrity service', () => {
     assert.match(first.headers.get('cache-control') ?? '', /immutable/);
     assert.deepEqual(await first.json(), { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength });
     const servedAfterFirst = origin.mediaBytesSent();
+    assert.equal(origin.integrityBytesSent(), servedAfterFirst, 'the fetch identifies itself as the integrity service');
     assert.equal((await lookup(`${origin.url}${SEGMENT_PATH}`)).status, 200);
     assert.equal(origin.mediaBytesSent(), servedAfterFirst, 'the second lookup is answered from memory');
 
