@@ -103,13 +103,9 @@ describe('failure modes, in real Chromium viewers', () => {
   });
 
   it('a peer that leaves mid-transfer: the segment comes over HTTP, no stall', { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    const stack = await stackFor(t, { origin: LONG_VOD });
-    const uploader = await viewer(t, stack, 'stream=vod&verify&level=0', {}, { beforeLoad: injectPeerFaults });
-    await playedFor(uploader, 2);
     // The uploader sends one 16 KiB chunk of its first upload and then nothing, so the transfer
     // is surely still in flight when its page closes.
-    await setPeerFault(uploader, { mode: 'drop', after: 3 });
-    const downloader = await connectedViewer(t, stack, 'stream=vod&verify&level=0');
+    const { stack, uploader, downloader } = await uploaderCutAfterOneChunk(t);
     await waitFor(uploader, 'an upload cut short', 30_000, () => (window as any).peerFaults.dropped > 0);
     const counters = await peerFaultCounters(uploader);
     await uploader.close();
@@ -137,13 +133,9 @@ describe('failure modes, in real Chromium viewers', () => {
   });
 
   it('a peer that stalls mid-transfer: the downloader falls back to HTTP in time, no stall', { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    const stack = await stackFor(t, { origin: LONG_VOD });
-    const uploader = await viewer(t, stack, 'stream=vod&verify&level=0', {}, { beforeLoad: injectPeerFaults });
-    await playedFor(uploader, 2);
     // One 16 KiB chunk of the first upload goes out, then no segment data at all; the
     // connection and the control messages (have, req) stay up.
-    await setPeerFault(uploader, { mode: 'drop', after: 3 });
-    const downloader = await connectedViewer(t, stack, 'stream=vod&verify&level=0');
+    const { stack, uploader, downloader } = await uploaderCutAfterOneChunk(t);
     await waitFor(downloader, 'a peer fallback', 30_000, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-fallback'));
     const fellBackAt = await pageNow(downloader);
     await waitFor(downloader, '10 s of playback after the first fallback', 40_000, (since: number) => {
@@ -382,6 +374,16 @@ async function orderPeerId(page: Page, rank: number): Promise<void> {
       return forced;
     };
   }, draw);
+}
+
+/** A VOD uploader that stops sending segment data after one chunk, and a downloader connected to it. */
+async function uploaderCutAfterOneChunk(t: TestContext): Promise<{ stack: Stack; uploader: Page; downloader: Page }> {
+  const stack = await stackFor(t, { origin: LONG_VOD });
+  const uploader = await viewer(t, stack, 'stream=vod&verify&level=0', {}, { beforeLoad: injectPeerFaults });
+  await playedFor(uploader, 2);
+  await setPeerFault(uploader, { mode: 'drop', after: 3 });
+  const downloader = await connectedViewer(t, stack, 'stream=vod&verify&level=0');
+  return { stack, uploader, downloader };
 }
 
 /** Opens a viewer and waits until it has a peer; its peers' ids must show {@link orderPeerId} at work. */
