@@ -57,17 +57,22 @@ export async function exitOf(cli: Cli): Promise<number | string> {
 
 /** Waits for the "listening" line and returns the URLs it names. */
 export async function listening(cli: Cli): Promise<{ wsUrl: string; healthUrl: string }> {
-  const pattern = /^shoal-tracker listening on (ws:\/\/\S+) \(health: (http:\/\/\S+\/health)\)$/m;
+  const match = await printed(cli, /^shoal-tracker listening on (ws:\/\/\S+) \(health: (http:\/\/\S+\/health)\)$/m, 'listening');
+  return { wsUrl: match[1]!, healthUrl: match[2]! };
+}
+
+/** Waits until the CLI's stdout matches `pattern` (it writes asynchronously to what it answers). */
+export async function printed(cli: Cli, pattern: RegExp, what: string): Promise<RegExpExecArray> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await new Promise((resolve, reject) => {
       const check = (): void => {
         const match = pattern.exec(cli.stdout());
-        if (match) resolve({ wsUrl: match[1]!, healthUrl: match[2]! });
+        if (match) resolve(match);
       };
       cli.child.stdout!.on('data', check);
-      void cli.exited.then((code) => reject(new Error(`CLI exited (${code}) before listening: ${cli.stderr()}`)));
-      timer = setTimeout(() => reject(new Error(`CLI not listening; stdout: ${cli.stdout()}`)), WAIT_MS);
+      void cli.exited.then((code) => reject(new Error(`CLI exited (${code}) before ${what}: ${cli.stderr()}`)));
+      timer = setTimeout(() => reject(new Error(`CLI not ${what}; stdout: ${cli.stdout()}`)), WAIT_MS);
       check();
     });
   } finally {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TestPeer, id } from '../support/tracker-peer.ts';
-import { exitOf, listening, runCli } from '../support/tracker-cli-process.ts';
+import { exitOf, listening, printed, runCli } from '../support/tracker-cli-process.ts';
 
 describe('shoal-tracker CLI', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -81,6 +81,7 @@ describe('shoal-tracker CLI', () => {
     await peer.announce({ info_hash: id('S1'), peer_id: id('A') });
     const failure = await peer.expectFailure({ action: 'announce', info_hash: id('S2'), peer_id: id('A') });
     assert.match(String(failure['failure reason']), /the limit is 1/);
+    await printed(cli, /"msg":"rejected a message"/, 'logging the rejection');
     const logLines = cli.stdout().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.ok(logLines.some((l) => l.msg === 'tracker listening' && l.level === 30));
     assert.ok(logLines.some((l) => l.msg === 'rejected a message' && l.code === 'swarm-limit' && l.level === 20), cli.stdout());
