@@ -17,6 +17,7 @@ import { injectPeerFaults, peerFaultCounters, setPeerFault } from '../support/pe
 import {
   openViewer,
   originSha256,
+  PAIRING_WAIT_MS,
   playedFor,
   recordEngine,
   report,
@@ -390,8 +391,7 @@ async function uploaderCutAfterOneChunk(t: TestContext): Promise<{ stack: Stack;
 async function connectedViewer(t: TestContext, stack: Stack, query: string, shoalConfig: Record<string, unknown> = {}, options: ViewerOptions = {}): Promise<Page> {
   const rank = opened.get(stack) ?? 0;
   const page = await viewer(t, stack, query, shoalConfig, options);
-  // trystero re-announces on its own beat: a pairing missed once is made at a later announce.
-  await waitFor(page, 'a peer', 30_000, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected'));
+  await waitFor(page, 'a peer', PAIRING_WAIT_MS, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected'));
   const peers = events(await report(page), 'peer-connected').map((e) => e.peerId!);
   const earlier = RANK_CHARS.slice(0, rank);
   assert.ok(peers.every((id) => earlier.includes(id[0]!)), `peer ids ordered by joining rank (${earlier}): ${peers}`);

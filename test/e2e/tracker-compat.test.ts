@@ -9,13 +9,11 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { startTracker } from '../../tracker/server.ts';
 import { chromiumArgs, findChromium } from '../support/chromium-path.mjs';
 import { startReferenceTracker } from '../support/reference-tracker.ts';
-import { openViewer, originSha256, playedFor, report, startStack } from '../support/swarm-harness.ts';
+import { openViewer, originSha256, PAIRING_WAIT_MS, playedFor, report, startStack } from '../support/swarm-harness.ts';
 import { startTrysteroPageServer } from '../support/trystero-page.ts';
 
 const VIEWERS = 3;
 const PLAY_SECONDS = 12;
-/** Longest wait for two trystero pages to pair; they take under a second here. */
-const PAIRING_MS = 15_000;
 
 describe("Shoal's SDK through a standard WebTorrent tracker (bittorrent-tracker's server)", () => {
   it('live viewers play without fatal errors and get segments from each other', { timeout: 90_000 }, async (t) => {
@@ -92,7 +90,7 @@ async function pageEvent(page: Page, type: 'peer-join' | 'message', peer: string
 for (const which of ['shoal', 'reference'] as const) {
   const name = which === 'shoal' ? "Shoal's tracker" : "bittorrent-tracker's server (the reference)";
   describe(`stock trystero (no Shoal code) in Chromium through ${name}`, () => {
-    it('two pages meet and exchange a message each way', { timeout: 30_000 }, async (t) => {
+    it('two pages meet and exchange a message each way', { timeout: 60_000 }, async (t) => {
       const tracker = which === 'shoal' ? await startTracker({ port: 0, host: '127.0.0.1' }) : await startReferenceTracker();
       const site = await startTrysteroPageServer();
       t.after(async () => {
@@ -104,7 +102,7 @@ for (const which of ['shoal', 'reference'] as const) {
       assert.notEqual(a.selfId, b.selfId);
 
       const started = Date.now();
-      await Promise.all([pageEvent(a.page, 'peer-join', b.selfId, PAIRING_MS), pageEvent(b.page, 'peer-join', a.selfId, PAIRING_MS)]);
+      await Promise.all([pageEvent(a.page, 'peer-join', b.selfId, PAIRING_WAIT_MS), pageEvent(b.page, 'peer-join', a.selfId, PAIRING_WAIT_MS)]);
       console.log(JSON.stringify({ tracker: which, pairedMs: Date.now() - started }));
       await a.page.evaluate((to: string) => (window as any).chat.send('hello from A', { target: to }), b.selfId);
       await b.page.evaluate((to: string) => (window as any).chat.send('hello from B', { target: to }), a.selfId);

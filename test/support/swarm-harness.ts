@@ -10,6 +10,13 @@ import { startPageServer, type RunningPageServer } from '../../demo/page-server.
 import { startTracker, type RunningTracker } from '../../tracker/server.ts';
 import { chromiumArgs, findChromium } from './chromium-path.mjs';
 
+/**
+ * How long a viewer gets to meet another through the tracker. It usually takes about a second;
+ * a pairing missed once (an offer lost to a busy machine) is made at trystero's next announce,
+ * so the waits that end at the pairing event allow for that.
+ */
+export const PAIRING_WAIT_MS = 30_000;
+
 export interface Stack {
   tracker: RunningTracker | undefined;
   origin: RunningOrigin;

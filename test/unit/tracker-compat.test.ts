@@ -66,7 +66,8 @@ const started = (infoHash: string, peerId: string, extra: Message = {}): Message
 for (const which of ['shoal', 'reference'] as const) {
   const name = which === 'shoal' ? "Shoal's tracker" : "bittorrent-tracker's server (the reference)";
   describe(`stock trystero torrent clients (Node, werift WebRTC) through ${name}`, () => {
-    it('three clients in one room meet and exchange a message each way', { timeout: 30_000 }, async (t) => {
+    // A pairing missed once (an offer lost on a busy machine) is made at trystero's next announce.
+    it('three clients in one room meet and exchange a message each way', { timeout: 60_000 }, async (t) => {
       const { url } = await serve(t, which);
       const setup = { trackerUrl: url, appId: 'shoal-compat-test', roomId: 'room' };
       const peers = await Promise.all([1, 2, 3].map(() => TrysteroNodePeer.start(setup)));
