@@ -44,6 +44,15 @@ export interface ShoalConfig {
    */
   bufferSafetyMarginSec: number;
   /**
+   * Seconds added to how far behind the live edge hls.js plays (its `liveSyncDuration`, by
+   * default 3 target durations), so that a new live segment has that much longer to cross the
+   * swarm before any player needs it. Applied only when the page set none of hls.js's
+   * `liveSyncDuration`, `liveSyncDurationCount`, `liveMaxLatencyDuration` or
+   * `liveMaxLatencyDurationCount` and the playlist sets no HOLD-BACK; 0 leaves hls.js's position.
+   * @default 1
+   */
+  extraLiveLatencySec: number;
+  /**
    * Longest wait, for a live segment no peer has announced yet, for one to announce it before
    * fetching it from the CDN. The actual wait is random (so that one viewer goes first) and
    * never more than half of what the buffer can spare.
@@ -147,6 +156,7 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   cacheBytes: 64 * 1024 * 1024,
   persistentCacheBytes: 256 * 1024 * 1024,
   bufferSafetyMarginSec: 1.5,
+  extraLiveLatencySec: 1,
   liveWaitMaxMs: 2000,
   minPeerTimeoutMs: 1000,
   maxPeerTimeoutMs: 8000,
@@ -238,6 +248,7 @@ const checks: { [K in keyof ShoalConfig]: Check } = {
   cacheBytes: positiveInteger,
   persistentCacheBytes: nonNegativeNumber,
   bufferSafetyMarginSec: nonNegativeNumber,
+  extraLiveLatencySec: nonNegativeNumber,
   liveWaitMaxMs: nonNegativeNumber,
   minPeerTimeoutMs: positiveInteger,
   maxPeerTimeoutMs: positiveInteger,

@@ -4,6 +4,7 @@ import type { FragmentLoaderConstructor, FragmentLoaderContext, HlsConfig, Level
 import { resolveConfig, type ShoalConfig, type ShoalOptions } from './config.ts';
 import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './events.ts';
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
+import { addLiveLatency } from './hls/live-latency.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
 import { shouldPrefetch, uploadSlotsFor } from './scheduler/plan.ts';
 import { SegmentScheduler, sleep, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
@@ -21,6 +22,8 @@ import { UploadSlots } from './swarm/upload-slots.ts';
 /** The part of an `Hls` instance the engine uses. */
 export interface HlsLike {
   config: HlsConfig;
+  /** The options the page passed to the `Hls` constructor. */
+  userConfig?: Partial<HlsConfig>;
   levels: Level[];
   media: HTMLMediaElement | null;
   /** hls.js's `on`; typed loosely so that any hls.js 1.x version's event enum fits. */
@@ -103,6 +106,8 @@ export class ShoalEngine {
   readonly #joinRoom: JoinRoom;
   #hls: HlsLike | undefined;
   #previousFragmentLoader: FragmentLoaderConstructor | undefined;
+  /** Undoes the live latency added to hls.js's config. */
+  #removeLiveLatency: () => void = () => {};
   /** The page customised HTTP loading (xhrSetup, fetchSetup, its own loaders): use hls.js's. */
   #customHttp = false;
   #p2p: ShoalStats['p2p'];
@@ -208,6 +213,7 @@ export class ShoalEngine {
       hls.config.xhrSetup !== undefined ||
       hls.config.fetchSetup !== undefined;
     hls.config.fLoader = this.loaderClass;
+    this.#removeLiveLatency = addLiveLatency(hls, this.config.extraLiveLatencySec);
     hls.on('hlsDestroying', () => void this.destroy());
     return this;
   }
@@ -231,6 +237,7 @@ export class ShoalEngine {
     this.#p2p = 'destroyed';
     this.#lifetime.abort();
     if (this.#hls?.config.fLoader === this.loaderClass) this.#hls.config.fLoader = this.#previousFragmentLoader;
+    this.#removeLiveLatency();
     const swarms = [...this.#swarms.values()];
     this.#swarms.clear();
     const release = {

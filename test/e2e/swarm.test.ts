@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { bytesReceivedByPlayers, openViewer, originSha256, playedFor, report, startStack, type Stack, type ViewerReport } from '../support/swarm-harness.ts';
+import { bytesReceivedByPlayers, openViewer, originSha256, PAIRING_WAIT_MS, playedFor, report, startStack, type Stack, type ViewerReport } from '../support/swarm-harness.ts';
 
 const VIEWERS = 4;
 const PLAY_SECONDS = 24;
@@ -44,6 +44,14 @@ describe('a live swarm of real Chromium viewers through the tracker', () => {
       assert.deepEqual(r.fatalErrors, []);
       assert.equal(r.stalls, 0, `stalls: ${r.stalls}`);
       assert.ok(r.startupMs !== undefined);
+    }
+  });
+
+  it('plays extraLiveLatencySec (default 1 s) further behind the live edge than hls.js alone, to give peers time', () => {
+    for (const r of reports) {
+      assert.ok(r.targetDurationSec !== undefined, 'a playlist loaded');
+      // hls.js alone aims at liveSyncDurationCount (3) target durations.
+      assert.equal(r.targetLatencySec, 3 * r.targetDurationSec + 1);
     }
   });
 
@@ -110,6 +118,10 @@ describe('the peer cap', () => {
     const pages = [];
     for (let i = 0; i < 4; i++) pages.push(await openViewer(stack, 'stream=vod', { maxPeers: 1 }));
     await Promise.all(pages.map((page) => playedFor(page, 10)));
+    // Pairing with a cap of one peer can take longer than the play time: wait for the first
+    // peer-delivered bytes (the assertions below say what is missing if they never come).
+    const p2pArrived = () => ((window as any).Shoal?.instances[0]?.stats().p2pBytes ?? 0) > 0;
+    await Promise.any(pages.map((page) => page.waitForFunction(p2pArrived, { timeout: PAIRING_WAIT_MS, polling: 250 }))).catch(() => {});
     const reports = await Promise.all(pages.map(report));
     for (const r of reports) {
       assert.ok(r.mostPeers <= 1, `most peers at once: ${r.mostPeers}`);

@@ -1,6 +1,7 @@
 /**
  * A simulated viewer: a live HLS player shaped like hls.js (playlist refresh every target
- * duration, start three segments from the live edge, one fragment load at a time, playback
+ * duration, start three segments from the live edge plus Shoal's `extraLiveLatencySec`, one
+ * fragment load at a time, playback
  * that stalls when the buffer runs dry), driving a real `ShoalEngine` through its fragment
  * loader, with `fetch` and trystero rooms simulated underneath.
  */
@@ -43,6 +44,7 @@ export class SimViewer {
   segmentsPlayed = 0;
   bytesReceived = 0;
   #firstSegment = 0;
+  #startMedia = 0;
   #next = 0;
   #loading = false;
   /** Playback state: media time (s) at `#anchorAt` (ms), and the end of the buffer (s). */
@@ -80,7 +82,10 @@ export class SimViewer {
     }
     this.engine.attach(new SimHls() as unknown as HlsLike);
     const liveEdge = Math.floor(time.now / stream.segmentMs);
-    this.#firstSegment = this.#next = Math.max(0, liveEdge - (LIVE_SYNC_SEGMENTS - 1));
+    // What Shoal's live latency option makes hls.js do: start that much further from the edge.
+    const extra = this.engine.config.extraLiveLatencySec;
+    this.#startMedia = Math.max(0, (liveEdge - (LIVE_SYNC_SEGMENTS - 1)) * (stream.segmentMs / 1000) - extra);
+    this.#firstSegment = this.#next = Math.floor(this.#startMedia / (stream.segmentMs / 1000));
     this.#bufferEnd = this.#firstSegment * (stream.segmentMs / 1000);
     this.#refresh();
   }
@@ -155,7 +160,7 @@ export class SimViewer {
     if (!this.#playing) {
       this.#playing = true;
       this.startupMs = this.time.now - this.joinedAt;
-      this.#anchorMedia = this.#firstSegment * (this.stream.segmentMs / 1000);
+      this.#anchorMedia = this.#startMedia;
     }
     this.#endStall();
     if (this.#stallCheck !== undefined) this.time.clearTimeout(this.#stallCheck);

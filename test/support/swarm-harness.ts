@@ -70,6 +70,9 @@ export interface ViewerReport {
   currentTime: number;
   /** Mean distance from the live edge while playing; undefined for VOD. */
   liveLatencySec: number | undefined;
+  /** Where hls.js aims to play behind the live edge (`hls.targetLatency`), and the playlist's target duration. */
+  targetLatencySec: number | null;
+  targetDurationSec: number | undefined;
   stats: { httpBytes: number; p2pBytes: number; uploadedBytes: number; peers: number; p2p: string; peerFallbacks: number } | undefined;
 }
 
@@ -166,6 +169,8 @@ export async function report(page: Page): Promise<ViewerReport> {
       fatalErrors: demo.fatalErrors,
       currentTime: video.currentTime,
       liveLatencySec: samples.length > 0 ? samples.reduce((a, b) => a + b, 0) / samples.length : undefined,
+      targetLatencySec: demo.hls.targetLatency,
+      targetDurationSec: demo.hls.levels.find((level: any) => level.details)?.details.targetduration,
       stats: w.Shoal?.instances[0]?.stats(),
     };
   });
