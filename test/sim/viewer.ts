@@ -1,9 +1,9 @@
 /**
  * A simulated viewer: a live HLS player shaped like hls.js (playlist refresh every target
  * duration, start three segments from the live edge plus Shoal's `extraLiveLatencySec`, one
- * fragment load at a time, playback
- * that stalls when the buffer runs dry), driving a real `ShoalEngine` through its fragment
- * loader, with `fetch` and trystero rooms simulated underneath.
+ * fragment load at a time, playback that stalls when the buffer runs dry), driving a real
+ * `ShoalEngine` through its fragment loader, with `fetch` and trystero rooms simulated
+ * underneath.
  */
 import type { FragmentLoaderContext, HlsConfig, LoaderConfiguration } from 'hls.js';
 import { ShoalEngine, type HlsLike } from '../../sdk/engine.ts';
