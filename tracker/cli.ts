@@ -10,6 +10,7 @@ import { startTracker, type TrackerOptions } from './server.ts';
 /** Numeric options: flag, environment variable, option, allowed range, default shown in help. */
 const NUMERIC_FLAGS = [
   ['interval', 'SHOAL_TRACKER_INTERVAL', 'announceIntervalSec', 1, 86_400, '120', 'announce interval sent to clients, seconds'],
+  ['lonely-interval', 'SHOAL_TRACKER_LONELY_INTERVAL', 'lonelyAnnounceIntervalSec', 1, 86_400, '15', 'interval sent to a client short of partners, seconds'],
   ['max-peers-per-client', 'SHOAL_TRACKER_MAX_PEERS_PER_CLIENT', 'maxPeersPerClient', 1, 1000, '8', 'WebRTC connections handed to one client (set to the SDK maxPeers)'],
   ['max-offers-per-announce', 'SHOAL_TRACKER_MAX_OFFERS_PER_ANNOUNCE', 'maxOffersPerAnnounce', 1, 100, '10', 'offers relayed from one announce'],
   ['max-announces-per-sec', 'SHOAL_TRACKER_MAX_ANNOUNCES_PER_SEC', 'maxAnnouncesPerSec', 1, 100_000, '10', 'messages per second per connection (bursts of 2x)'],

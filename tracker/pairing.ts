@@ -30,6 +30,8 @@ interface Link<C> {
   offerId: string | undefined;
   /** Clock value after which an unanswered reservation is void. */
   expiresAt: number;
+  /** Clock value when the offer was answered; undefined while reserved. */
+  pairedAt: number | undefined;
 }
 
 /** Connection slots per client: partners (answered offers) and reservations (pending ones). */
@@ -53,9 +55,9 @@ export class PairingBook<C> {
     return this.#links.get(client)?.length ?? 0;
   }
 
-  /** Answered pairs only. */
-  partners(client: C): C[] {
-    return (this.#links.get(client) ?? []).filter((l) => l.offerId === undefined).map((l) => l.other);
+  /** Answered pairs only, in `swarm` or, without it, in every swarm. */
+  partners(client: C, swarm?: string): C[] {
+    return (this.#links.get(client) ?? []).filter((l) => l.offerId === undefined && (swarm === undefined || l.swarm === swarm)).map((l) => l.other);
   }
 
   /** The client can be offered one more connection. */
@@ -70,7 +72,12 @@ export class PairingBook<C> {
 
   /** The two are partners in `swarm`. */
   paired(a: C, b: C, swarm: string): boolean {
-    return (this.#links.get(a) ?? []).some((l) => l.other === b && l.swarm === swarm && l.offerId === undefined);
+    return this.pairedAt(a, b, swarm) !== undefined;
+  }
+
+  /** When the two became partners in `swarm`; undefined if they are not. */
+  pairedAt(a: C, b: C, swarm: string): number | undefined {
+    return (this.#links.get(a) ?? []).find((l) => l.other === b && l.swarm === swarm && l.offerId === undefined)?.pairedAt;
   }
 
   /**
@@ -87,8 +94,8 @@ export class PairingBook<C> {
   /** An offer from `offerer` was relayed to `receiver`: one slot reserved on each side. */
   reserve(offerer: C, receiver: C, swarm: string, offerId: string, now: number): void {
     const expiresAt = now + this.options.reservationTtlMs;
-    this.#add(offerer, { other: receiver, swarm, offerer, offerId, expiresAt });
-    this.#add(receiver, { other: offerer, swarm, offerer, offerId, expiresAt });
+    this.#add(offerer, { other: receiver, swarm, offerer, offerId, expiresAt, pairedAt: undefined });
+    this.#add(receiver, { other: offerer, swarm, offerer, offerId, expiresAt, pairedAt: undefined });
   }
 
   /**
@@ -96,11 +103,12 @@ export class PairingBook<C> {
    * answer must not be relayed: no such reservation and one of the two has no room left (a
    * reservation that expired, or an answer nobody asked for).
    */
-  answer(answerer: C, offerer: C, swarm: string, offerId: string): boolean {
+  answer(answerer: C, offerer: C, swarm: string, offerId: string, now: number): boolean {
     const mine = this.#links.get(answerer)?.find((l) => l.other === offerer && l.offerId === offerId);
     const theirs = this.#links.get(offerer)?.find((l) => l.other === answerer && l.offerId === offerId);
     if (mine && theirs) {
       mine.offerId = theirs.offerId = undefined;
+      mine.pairedAt = theirs.pairedAt = now;
       // An offer still pending the other way (both offered at once) is moot now.
       this.#dropPending(answerer, offerer, swarm);
       return true;
@@ -108,8 +116,8 @@ export class PairingBook<C> {
     if (this.paired(answerer, offerer, swarm)) return true;
     this.#dropPending(answerer, offerer, swarm);
     if (!this.hasRoom(answerer) || !this.hasRoom(offerer)) return false;
-    this.#add(answerer, { other: offerer, swarm, offerer, offerId: undefined, expiresAt: Infinity });
-    this.#add(offerer, { other: answerer, swarm, offerer, offerId: undefined, expiresAt: Infinity });
+    this.#add(answerer, { other: offerer, swarm, offerer, offerId: undefined, expiresAt: Infinity, pairedAt: now });
+    this.#add(offerer, { other: answerer, swarm, offerer, offerId: undefined, expiresAt: Infinity, pairedAt: now });
     return true;
   }
 

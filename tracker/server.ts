@@ -11,12 +11,14 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { originAllowed, tokenProblem } from './access.ts';
 import { defaultIntegrityOptions, SegmentHasher } from './integrity.ts';
 import { TrackerMetrics, type RejectionReason, type TrackerStats } from './metrics.ts';
+import { OfferShelf } from './offer-shelf.ts';
 import { PairingBook } from './pairing.ts';
 import {
   failureReply,
   parseRequest,
   type AnnounceReply,
   type AnnounceRequest,
+  type OfferEntry,
   type ScrapeRequest,
   type TrackerReply,
 } from './protocol.ts';
@@ -43,6 +45,15 @@ export interface TrackerOptions {
    * @default 120
    */
   announceIntervalSec?: number;
+  /**
+   * The `interval` sent instead to a client with fewer partners in the swarm than it could
+   * have (the swarm's other peers, at most `maxPeersPerClient` minus the two kept for
+   * newcomers): it announces again sooner, so its offers stay fresh for peers that arrive
+   * and a failed connection is retried. trystero announces at most every 10 s whatever it is
+   * sent.
+   * @default 15
+   */
+  lonelyAnnounceIntervalSec?: number;
   /**
    * Largest message, in bytes, the tracker processes. Larger messages up to 4 times this size
    * get a `failure reason`; beyond that the connection is closed with code 1009 (the frame is
@@ -157,6 +168,17 @@ export interface RunningTracker {
 const CLOSE_GRACE_MS = 2000;
 /** An offer not answered within this long frees the connection slots it reserved. */
 const OFFER_RESERVATION_MS = 30_000;
+/**
+ * How long an announced offer may be handed to a peer that arrives later: trystero keeps its
+ * offers 120 s after making them; WebTorrent clients 50 s after announcing them.
+ */
+const SHELF_OPTIONS = { pooledTtlMs: 100_000, freshTtlMs: 40_000 };
+/**
+ * Partners this recent are taken for connected: no offer goes between them. Older ones may be
+ * offered again, since trystero leaves a room without telling the tracker, and a player that
+ * rejoins must be able to reconnect.
+ */
+const FRESH_PARTNERS_MS = 30_000;
 /** How often idle connections, stale peers and unanswered offers are swept. */
 const HOUSEKEEPING_MS = 1000;
 
@@ -172,9 +194,10 @@ interface Client {
  *
  * Every valid announce registers its peer in the swarm (`event: 'stopped'` removes it) and gets
  * an announce reply; its offers go to distinct random other peers of the swarm that have room
- * for another connection, and its answer to the peer named by `to_peer_id`. Invalid or refused
- * messages get a `failure reason`; the connection stays open unless it abuses the rate limit.
- * A closed connection's peers leave every swarm.
+ * for another connection, and its answer to the peer named by `to_peer_id`. A peer with fewer
+ * partners than it could have is also handed offers other peers announced earlier (see
+ * {@link OfferShelf}). Invalid or refused messages get a `failure reason`; the connection stays
+ * open unless it abuses the rate limit. A closed connection's peers leave every swarm.
  *
  * @example
  * ```ts
@@ -186,6 +209,7 @@ interface Client {
 export async function startTracker(options: TrackerOptions = {}): Promise<RunningTracker> {
   const host = options.host ?? '0.0.0.0';
   const intervalSec = positive(options, 'announceIntervalSec', 120);
+  const lonelyIntervalSec = Math.min(positive(options, 'lonelyAnnounceIntervalSec', 15), intervalSec);
   const maxMessageBytes = positive(options, 'maxMessageBytes', 64 * 1024);
   const peerTimeoutMs = positive(options, 'peerTimeoutSec', Math.max(2 * intervalSec, 300)) * 1000;
   const heartbeatMs = positive(options, 'heartbeatIntervalSec', 30) * 1000;
@@ -214,6 +238,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     { cap: maxPeersPerClient, headroom: Math.min(2, maxPeersPerClient - 1), reservationTtlMs: OFFER_RESERVATION_MS },
     (socket, hasRoom) => registry.setRoom(socket, hasRoom),
   );
+  const shelf = new OfferShelf<WebSocket, OfferEntry['offer']>(SHELF_OPTIONS);
   const clients = new Map<WebSocket, Client>();
   const app = express();
   const server = createServer(app);
@@ -273,13 +298,23 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     socket.close(closeCode, reason);
   };
 
-  const announceReply = (infoHash: string): AnnounceReply => {
+  const announceReply = (infoHash: string, interval = intervalSec): AnnounceReply => {
     const { complete, incomplete } = registry.counts(infoHash);
-    return { action: 'announce', info_hash: infoHash, interval: intervalSec, complete, incomplete };
+    return { action: 'announce', info_hash: infoHash, interval, complete, incomplete };
+  };
+
+  /** How many more partners the socket could have in the swarm: 0 once it has enough. */
+  const partnersMissing = (socket: WebSocket, infoHash: string): number => {
+    const { complete, incomplete } = registry.counts(infoHash);
+    const wanted = Math.min(pairing.options.cap - pairing.options.headroom, complete + incomplete - 1);
+    return Math.max(0, wanted - pairing.partners(socket, infoHash).length);
   };
 
   const leaveSwarm = (socket: WebSocket, infoHash: string, peerId: string): void => {
-    if (registry.leave(infoHash, peerId, socket)) pairing.leave(socket, infoHash);
+    if (registry.leave(infoHash, peerId, socket)) {
+      pairing.leave(socket, infoHash);
+      shelf.forget(socket, infoHash);
+    }
     markIdle(socket);
   };
 
@@ -314,32 +349,87 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
       now,
     });
     markIdle(socket);
+    const offers = request.offers?.slice(0, maxOffersPerAnnounce).map(({ offer_id, offer }) => ({ offerId: offer_id, offer }));
+    if (offers) shelf.shelve(socket, infoHash, peerId, offers, now);
     // An announce that only carries an answer gets no reply, as with bittorrent-tracker:
     // clients do not wait for one, and it would double the messages of every handshake.
-    if (request.answer === undefined) send(socket, announceReply(infoHash));
+    if (request.answer === undefined) {
+      const missing = partnersMissing(socket, infoHash);
+      send(socket, announceReply(infoHash, missing > 0 ? lonelyIntervalSec : intervalSec));
+      if (missing > 0) relayShelvedOffers(socket, request, missing, now);
+    }
     relayOffers(socket, request, now);
     relayAnswer(socket, request);
   };
 
   /**
-   * Each offer goes to a different random peer of the swarm with room for a connection and
-   * not already paired with the sender: at most min(numwant, offers, maxOffersPerAnnounce) of
-   * them, and none once the sender has no room to initiate.
+   * Whether `receiver` would answer an offer from `offererId`. trystero ignores offers from
+   * higher ids while it has offers of its own out, which, announcing the same offers until
+   * they are answered, it nearly always has; other clients answer every offer.
+   */
+  const wouldAnswer = (receiver: WebSocket, receiverId: string, offererId: string, infoHash: string, now: number): boolean =>
+    offererId < receiverId || !shelf.mayHoldOffers(receiver, infoHash, now);
+
+  const freshPartners = (a: WebSocket, b: WebSocket, infoHash: string, now: number): boolean => now - (pairing.pairedAt(a, b, infoHash) ?? -Infinity) < FRESH_PARTNERS_MS;
+
+  /**
+   * Hands a peer short of partners offers that peers it would answer (and is not a fresh
+   * partner of) announced earlier and nobody took, one per offering peer, at most `numwant`.
+   */
+  const relayShelvedOffers = (socket: WebSocket, { info_hash, peer_id, numwant }: AnnounceRequest, missing: number, now: number): void => {
+    const wanted = Math.min(numwant ?? 0, maxOffersPerAnnounce, missing, pairing.options.cap - pairing.slotsUsed(socket));
+    if (wanted <= 0) return;
+    const offerers = pickOpenPeers(
+      info_hash,
+      peer_id,
+      wanted,
+      (peer) =>
+        wouldAnswer(socket, peer_id, peer.peerId, info_hash, now) &&
+        peer.socket !== socket &&
+        !freshPartners(peer.socket, socket, info_hash, now) &&
+        !pairing.offerRedundant(peer.socket, socket, info_hash) &&
+        shelf.has(peer.socket, info_hash, peer.peerId, now),
+    );
+    let relayed = 0;
+    for (const peer of offerers) {
+      const shelved = shelf.take(peer.socket, info_hash, peer.peerId, now);
+      if (shelved === undefined) continue;
+      if (send(socket, { action: 'announce', info_hash, peer_id: peer.peerId, offer_id: shelved.offerId, offer: shelved.offer })) {
+        pairing.reserve(peer.socket, socket, info_hash, shelved.offerId, now);
+        relayed++;
+      }
+    }
+    metrics.count('offersRelayed', relayed);
+  };
+
+  /**
+   * Each offer never relayed before goes to a different random peer of the swarm that would
+   * answer it (see {@link wouldAnswer}), with room for a connection, not a fresh partner of the
+   * sender's, and no offer of the sender's pending: at most min(numwant, offers, maxOffersPerAnnounce) of them, and none once
+   * the sender has no room to initiate. Peers with higher ids come first, and a lower-id peer
+   * whose offer to the sender is pending is skipped: the sender will answer that one. Offers
+   * nobody takes stay on the shelf for peers that come later.
    */
   const relayOffers = (socket: WebSocket, { info_hash, peer_id, numwant, offers = [] }: AnnounceRequest, now: number): void => {
     const wanted = Math.min(numwant ?? offers.length, offers.length, maxOffersPerAnnounce, pairing.offersAllowed(socket));
     if (wanted <= 0) return;
+    const eligible = (peer: Peer<WebSocket>) =>
+      peer.socket !== socket &&
+      !freshPartners(socket, peer.socket, info_hash, now) &&
+      !pairing.offerRedundant(socket, peer.socket, info_hash) &&
+      !(peer.peerId < peer_id && pairing.offerRedundant(peer.socket, socket, info_hash)) &&
+      wouldAnswer(peer.socket, peer.peerId, peer_id, info_hash, now);
+    const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.peerId > peer_id && eligible(peer));
+    if (receivers.length < wanted) receivers.push(...pickOpenPeers(info_hash, peer_id, wanted - receivers.length, (peer) => !receivers.includes(peer) && eligible(peer)));
     let relayed = 0;
-    const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.socket !== socket && !pairing.offerRedundant(socket, peer.socket, info_hash));
-    receivers.forEach((peer, i) => {
-      const entry = offers[i];
-      if (entry === undefined) return;
-      const { offer_id, offer } = entry;
-      if (send(peer.socket, { action: 'announce', info_hash, peer_id, offer_id, offer })) {
-        pairing.reserve(socket, peer.socket, info_hash, offer_id, now);
+    for (const peer of receivers) {
+      const shelved = shelf.take(socket, info_hash, peer_id, now);
+      if (shelved === undefined) break;
+      if (send(peer.socket, { action: 'announce', info_hash, peer_id, offer_id: shelved.offerId, offer: shelved.offer })) {
+        pairing.reserve(socket, peer.socket, info_hash, shelved.offerId, now);
         relayed++;
       }
-    });
+    }
     metrics.count('offersRelayed', relayed);
   };
 
@@ -352,7 +442,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
       reject(socket, 'unknown-peer', 'unknown to_peer_id: no such peer in this swarm', 'announce', info_hash);
       return;
     }
-    if (!pairing.answer(socket, target.socket, info_hash, offer_id)) {
+    if (!pairing.answer(socket, target.socket, info_hash, offer_id, Date.now())) {
       reject(socket, 'peer-at-cap', 'answer not relayed: a peer has no room for another connection', 'announce', info_hash);
       return;
     }
@@ -410,6 +500,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     clients.delete(socket);
     awaitingPong.delete(socket);
     pairing.leave(socket);
+    shelf.forget(socket);
     registry.forgetSocket(socket);
   };
 
@@ -487,9 +578,11 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     const now = Date.now();
     for (const { infoHash, peer } of registry.expire(now - peerTimeoutMs)) {
       pairing.leave(peer.socket, infoHash);
+      shelf.forget(peer.socket, infoHash);
       markIdle(peer.socket);
     }
     pairing.expire(now);
+    shelf.sweep(now);
     for (const [socket, client] of clients) {
       if (client.idleSince !== undefined && now - client.idleSince >= idleTimeoutMs) socket.close(1000, 'idle: in no swarm');
     }
@@ -536,3 +629,4 @@ function positive(options: TrackerOptions, name: keyof TrackerOptions, fallback:
   }
   return value;
 }
+

@@ -82,6 +82,8 @@ async function run(player: Player) {
       fatalErrors: reports.flatMap((r) => r.fatalErrors),
       segmentsFromPeers: player === 'shoal' ? reports.reduce((s, r) => s + r.shoalLoads.filter((l) => l.source === 'p2p').length, 0) : undefined,
       segmentsOverHttp: player === 'shoal' ? reports.reduce((s, r) => s + r.shoalLoads.filter((l) => l.source === 'http').length, 0) : undefined,
+      // How well the tracker meshed the swarm: each viewer's peers at the end, in joining order.
+      peersPerViewer: player === 'shoal' ? reports.map((r) => r.stats?.peers ?? 0) : undefined,
     };
   } finally {
     await stack.close();

@@ -354,13 +354,12 @@ const RANK_CHARS = 'zyxwvutsrqponmlkjihgfedcba';
 
 /**
  * Makes the page's trystero peer id start with `RANK_CHARS[rank]`, so that a viewer that joins
- * later has the smaller id. Without that, about half of all pairs do not connect for a minute or
- * more: trystero (signal-handler.ts, handleOffer) ignores an offer when the receiver has offers
- * of its own outstanding (it always has: the pool it announced while alone, which the tracker
- * had nobody to relay to) and the smaller id; and the tracker relays nothing more between a pair
- * for 30 s after relaying an offer, and trystero announces again only every 120 s. The
- * scenarios here are not about discovery. trystero draws the id (`genId`, Math.random) first
- * thing when its bundle runs, so the first draw made by the bundle's script is the one forced.
+ * later has the smaller id, and so which of two viewers answers the other's offer is known in
+ * advance: trystero (signal-handler.ts, handleOffer) ignores an offer when the receiver has
+ * offers of its own outstanding (it always has) and the smaller id, and the tracker routes
+ * offers accordingly (see relayShelvedOffers in tracker/server.ts). Scenarios such as the liar
+ * coming back rely on who answers. trystero draws the id (`genId`, Math.random) first thing
+ * when its bundle runs, so the first draw made by the bundle's script is the one forced.
  */
 async function orderPeerId(page: Page, rank: number): Promise<void> {
   const charSet = '0123456789AaBbCcDdEeFfGgHhIiJjKkLlMmNnOoPpQqRrSsTtUuVvWwXxYyZz';

@@ -269,6 +269,13 @@ describe("Shoal's tracker and bittorrent-tracker's server (the reference) on the
     assert.deepEqual(counts(shoal.leftNullElsewhere!), [0, 1]);
     assert.deepEqual(counts(reference.leftNullElsewhere!), [1, 0]);
     for (const log of [shoal, reference]) delete log.leftNullElsewhere;
+    // 4. `interval`: Shoal asks a peer with fewer partners than the swarm could give it to
+    //    announce again after 15 s rather than 120, so that its offers reach later arrivals.
+    const intervals = (log: Record<string, Message | Message[]>) =>
+      Object.fromEntries(Object.entries(log).flatMap(([step, m]) => ('interval' in m ? [[step, (m as Message).interval]] : [])));
+    assert.deepEqual(intervals(shoal), { aStarted: 120, bStartedWithOffer: 15, cStartedAsSeeder: 15, bCompleted: 15, aStopped: 120 }, 'alone, or short of partners');
+    assert.deepEqual(new Set(Object.values(intervals(reference))), new Set([120]));
+    for (const step of ['bStartedWithOffer', 'cStartedAsSeeder', 'bCompleted']) (shoal[step] as Message).interval = 120;
 
     assert.deepEqual(asClientsReadAll(shoal), asClientsReadAll(reference));
     // And the replies are the expected ones, not just equally wrong.

@@ -17,7 +17,7 @@ describe('PairingBook', () => {
     assert.equal(b.slotsUsed('a'), 1);
     assert.equal(b.slotsUsed('b'), 1);
     assert.deepEqual(b.partners('a'), []);
-    assert.ok(b.answer('b', 'a', 's', 'o1'));
+    assert.ok(b.answer('b', 'a', 's', 'o1', 0));
     assert.deepEqual([b.partners('a'), b.partners('b')], [['b'], ['a']]);
     assert.equal(b.slotsUsed('a'), 1, 'the reservation became the partnership, not one more slot');
   });
@@ -46,15 +46,15 @@ describe('PairingBook', () => {
 
   it('relays an answer without a reservation only while both have room', () => {
     const { book: b } = book(1, 0);
-    assert.ok(b.answer('b', 'a', 's', 'late'));
-    assert.equal(b.answer('c', 'a', 's', 'late2'), false, 'a is full');
+    assert.ok(b.answer('b', 'a', 's', 'late', 0));
+    assert.equal(b.answer('c', 'a', 's', 'late2', 0), false, 'a is full');
     assert.deepEqual(b.partners('c'), []);
   });
 
   it('ends the pairs of a swarm a client leaves, and all of them when it disconnects', () => {
     const { book: b } = book(4, 0);
-    b.answer('a', 'b', 's1', 'o');
-    b.answer('a', 'c', 's2', 'o');
+    b.answer('a', 'b', 's1', 'o', 0);
+    b.answer('a', 'c', 's2', 'o', 0);
     b.leave('a', 's1');
     assert.deepEqual([b.partners('a'), b.partners('b')], [['c'], []]);
     b.leave('c');
@@ -174,7 +174,7 @@ describe('tracker pairing when both peers offer at once', () => {
     assert.equal(book.offerRedundant('b', 'a', 's'), true, 'b already offered to a');
     assert.equal(book.offerRedundant('a', 'b', 's'), false, "a's offer must reach b: trystero's lower id ignores b's");
     book.reserve('a', 'b', 's', 'oa', 0);
-    assert.ok(book.answer('b', 'a', 's', 'oa'));
+    assert.ok(book.answer('b', 'a', 's', 'oa', 0));
     assert.deepEqual([book.slotsUsed('a'), book.slotsUsed('b')], [1, 1], 'one connection, one slot each');
     assert.equal(book.offerRedundant('a', 'b', 's'), false, 'partners may offer again: one may have left the room and come back');
     book.expire(1000);

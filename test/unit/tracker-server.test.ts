@@ -16,7 +16,8 @@ describe('tracker server: signaling', () => {
 
     // Two offers, one other peer: B gets one, and the spare one must not go back to A.
     const reply = await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 5, offers: offersOf('o1', 'o2') });
-    assert.deepEqual(reply, { action: 'announce', info_hash: hash, interval: 120, complete: 0, incomplete: 2 });
+    // A has no partner yet while B is there: it is asked to announce again soon.
+    assert.deepEqual(reply, { action: 'announce', info_hash: hash, interval: 15, complete: 0, incomplete: 2 });
 
     const relayed = await b.next((m) => 'offer' in m, 'relayed offer');
     const offerId = relayed.offer_id as string;
@@ -181,6 +182,73 @@ describe('tracker server: signaling', () => {
       [unknown]: { complete: 0, incomplete: 0, downloaded: 0 },
     });
     assert.deepEqual(Object.keys((await c.scrape()).files as object).sort(), [x, y].sort());
+  });
+});
+
+describe('tracker server: pairing peers whose offers are answered by higher ids only (trystero)', () => {
+  it('hands a later peer with a higher id an offer that a lower-id peer announced before it came, once', async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const [b, c, d, a] = [await connect(), await connect(), await connect(), await connect()];
+    await b.announce({ info_hash: hash, peer_id: id('B'), numwant: 3, offers: offersOf('b1') });
+
+    await c.announce({ info_hash: hash, peer_id: id('C'), numwant: 3, offers: [] });
+    const shelved = await c.next((m) => 'offer' in m, "B's offer at C");
+    assert.deepEqual(shelved, { action: 'announce', info_hash: hash, peer_id: id('B'), offer_id: 'b1', offer: { type: 'offer', sdp: 'sdp of b1' } });
+
+    await d.announce({ info_hash: hash, peer_id: id('D'), numwant: 3, offers: [] });
+    await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 3, offers: [] });
+    await Promise.all([a.sync(), d.sync()]);
+    assert.deepEqual(d.offers(), [], 'b1 went to C already');
+    assert.deepEqual(a.offers(), [], 'A sorts below B: it would ignore B\'s offer');
+  });
+
+  it("lets the handed-out offer be answered like a relayed one; then no offer goes between the partners", async (t) => {
+    const { tracker, connect } = await setup(t);
+    const hash = id('swarm');
+    const [b, c] = [await connect(), await connect()];
+    await b.announce({ info_hash: hash, peer_id: id('B'), numwant: 3, offers: offersOf('b1') });
+    await c.announce({ info_hash: hash, peer_id: id('C'), numwant: 3, offers: [] });
+    await c.next((m) => 'offer' in m, "B's offer at C");
+    c.send({ action: 'announce', info_hash: hash, peer_id: id('C'), to_peer_id: id('B'), offer_id: 'b1', answer: { type: 'answer', sdp: 'answer' } });
+    await b.next((m) => 'answer' in m, "C's answer at B");
+    assert.equal(tracker.stats().answersRelayed, 1);
+
+    const again = await b.announce({ info_hash: hash, peer_id: id('B'), numwant: 3, offers: offersOf('b1', 'b2') });
+    assert.equal(again.interval, 120, 'B has its one possible partner: the usual interval');
+    await c.sync();
+    assert.deepEqual(c.offers().map((m) => m.offer_id), ['b1'], 'neither b1 a second time nor b2 to the fresh partner');
+
+    const d = await connect();
+    await d.announce({ info_hash: hash, peer_id: id('D'), numwant: 3, offers: [] });
+    assert.equal((await d.next((m) => 'offer' in m, "B's spare offer at D")).offer_id, 'b2', 'b2 kept for a later peer');
+  });
+
+  it('relays an announce\'s offers to peers with higher ids first', async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const lower = [await connect(), await connect(), await connect(), await connect()];
+    const higher = [await connect(), await connect()];
+    for (const [i, peer] of lower.entries()) await peer.announce({ info_hash: hash, peer_id: id(`A${i}`) });
+    for (const [i, peer] of higher.entries()) await peer.announce({ info_hash: hash, peer_id: id(`Y${i}`) });
+    const m = await connect();
+
+    await m.announce({ info_hash: hash, peer_id: id('M'), numwant: 2, offers: offersOf('m1', 'm2') });
+    await Promise.all([...lower, ...higher].map((p) => p.sync()));
+    assert.deepEqual(higher.map((p) => p.offers().length), [1, 1]);
+    assert.deepEqual(lower.map((p) => p.offers().length), [0, 0, 0, 0]);
+  });
+
+  it('relays each offer once, even when the client announces it again', async (t) => {
+    const { connect } = await setup(t);
+    const hash = id('swarm');
+    const others = [await connect(), await connect()];
+    for (const [i, peer] of others.entries()) await peer.announce({ info_hash: hash, peer_id: id(`P${i}`) });
+    const a = await connect();
+    await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 3, offers: offersOf('o1') });
+    await a.announce({ info_hash: hash, peer_id: id('A'), numwant: 3, offers: offersOf('o1', 'o2') });
+    await Promise.all(others.map((p) => p.sync()));
+    assert.deepEqual(others.flatMap((p) => p.offers().map((m) => m.offer_id)).sort(), ['o1', 'o2']);
   });
 });
 
