@@ -166,8 +166,12 @@ export interface RunningTracker {
 
 /** How long {@link RunningTracker.close} lets clients answer the close handshake. */
 const CLOSE_GRACE_MS = 2000;
-/** An offer not answered within this long frees the connection slots it reserved. */
-const OFFER_RESERVATION_MS = 30_000;
+/**
+ * An offer not answered within this long frees the connection slots it reserved, and the pair
+ * may be offered to each other again: trystero answers within a second, or never (an answer
+ * still arriving later is relayed while both have room).
+ */
+const OFFER_RESERVATION_MS = 10_000;
 /**
  * How long an announced offer may be handed to a peer that arrives later: trystero keeps its
  * offers 120 s after making them; WebTorrent clients 50 s after announcing them.

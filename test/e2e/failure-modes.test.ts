@@ -390,7 +390,13 @@ async function uploaderCutAfterOneChunk(t: TestContext): Promise<{ stack: Stack;
 async function connectedViewer(t: TestContext, stack: Stack, query: string, shoalConfig: Record<string, unknown> = {}, options: ViewerOptions = {}): Promise<Page> {
   const rank = opened.get(stack) ?? 0;
   const page = await viewer(t, stack, query, shoalConfig, options);
-  await waitFor(page, 'a peer', PAIRING_WAIT_MS, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected'));
+  // Which step of the pairing failed, if it does: offers relayed, answered, then connected.
+  const tracker = stack.tracker?.stats();
+  const signaling = tracker ? `offers relayed ${tracker.offersRelayed}, answers relayed ${tracker.answersRelayed}, announces ${tracker.announces}` : 'tracker out of process';
+  await waitFor(page, `a peer (tracker before it joined: ${signaling})`, PAIRING_WAIT_MS, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected')).catch((error: Error) => {
+    const after = stack.tracker?.stats();
+    throw new Error(`${error.message}; tracker after: ${after ? `offers relayed ${after.offersRelayed}, answers relayed ${after.answersRelayed}, announces ${after.announces}` : 'out of process'}`);
+  });
   const peers = events(await report(page), 'peer-connected').map((e) => e.peerId!);
   const earlier = RANK_CHARS.slice(0, rank);
   assert.ok(peers.every((id) => earlier.includes(id[0]!)), `peer ids ordered by joining rank (${earlier}): ${peers}`);
