@@ -17,6 +17,7 @@ import { CHUNK_BYTES } from './swarm/wire.ts';
 import { UploadRateLimiter } from './swarm/upload-rate.ts';
 import { hookVerifier, integrityUrlOf, TrackerHashVerifier, trustingVerifier, type SegmentVerifier } from './integrity/verifier.ts';
 import { Swarm } from './swarm/swarm.ts';
+import { LonelySwarmBackoff, reconnectTorrentTrackers } from './swarm/tracker-reconnect.ts';
 import { UploadSlots } from './swarm/upload-slots.ts';
 
 /** The part of an `Hls` instance the engine uses. */
@@ -57,6 +58,8 @@ export interface ShoalStats {
 /** What an engine can be given besides options; for tests and the simulator. */
 export interface EngineDeps {
   joinRoom: JoinRoom;
+  /** Opens new connections to these trackers (see sdk/swarm/tracker-reconnect.ts). */
+  reconnectTrackers: (urls: readonly string[]) => void;
 }
 
 /** Live segments fetched ahead of the player: this many past its newest request. */
@@ -70,6 +73,12 @@ const PEER_RELEASE_GRACE_MS = 5000;
 
 /** Longest a segment load waits for the persistent cache to open. */
 const STORE_OPEN_WAIT_MS = 500;
+
+/**
+ * A swarm without peers this long reconnects to the trackers, then again after twice as long,
+ * up to the second figure (a viewer alone watching reconnects that seldom).
+ */
+const LONELY_SWARM_RECONNECT_MS = [20_000, 320_000] as const;
 
 /** Pending handshakes stop counting against the peer cap after this. */
 const PENDING_PEER_TTL_MS = 15_000;
@@ -104,6 +113,9 @@ export class ShoalEngine {
   readonly #prefetching = new Set<string>();
   readonly #lifetime = new AbortController();
   readonly #joinRoom: JoinRoom;
+  readonly #reconnectTrackers: EngineDeps['reconnectTrackers'];
+  readonly #lonelyBackoff = new LonelySwarmBackoff(...LONELY_SWARM_RECONNECT_MS);
+  #lonelyCheck: ReturnType<typeof setTimeout> | undefined;
   #hls: HlsLike | undefined;
   #previousFragmentLoader: FragmentLoaderConstructor | undefined;
   /** Undoes the live latency added to hls.js's config. */
@@ -138,6 +150,7 @@ export class ShoalEngine {
   constructor(options: ShoalOptions = {}, deps: Partial<EngineDeps> = {}) {
     this.config = resolveConfig(options as Record<string, unknown>);
     this.#joinRoom = deps.joinRoom ?? joinTorrentRoom;
+    this.#reconnectTrackers = deps.reconnectTrackers ?? reconnectTorrentTrackers;
     this.#p2p = this.config.trackers.length === 0 ? 'no-trackers' : typeof RTCPeerConnection === 'undefined' ? 'no-webrtc' : 'on';
     // A segment pushed out of memory is still served from IndexedDB while it is kept there.
     this.#cache = new MemorySegmentCache(this.config.cacheBytes, (ids) => this.#withdraw(ids.filter((id) => !this.#store?.has(id))));
@@ -236,6 +249,7 @@ export class ShoalEngine {
     if (!live.delete(this)) return;
     this.#p2p = 'destroyed';
     this.#lifetime.abort();
+    clearTimeout(this.#lonelyCheck);
     if (this.#hls?.config.fLoader === this.loaderClass) this.#hls.config.fLoader = this.#previousFragmentLoader;
     this.#removeLiveLatency();
     const swarms = [...this.#swarms.values()];
@@ -302,6 +316,7 @@ export class ShoalEngine {
     try {
       const swarm = this.#joinSwarm(swarmId);
       this.#swarms.set(swarmId, swarm);
+      this.#watchForLoneliness();
       for (const [segmentId, held] of this.#swarmOfSegment) if (held.swarmId === swarmId) swarm.announce(segmentId, held.sn);
       for (const id of this.#store?.idsOfSwarm(swarmId) ?? []) this.#announceStored(swarm, swarmId, id);
       return swarm;
@@ -309,6 +324,27 @@ export class ShoalEngine {
       this.#events.emit('error', { message: `could not join swarm ${swarmId}`, error });
       return undefined;
     }
+  }
+
+  /**
+   * Checks, after a while, whether a swarm is still without peers, and then reconnects to the
+   * trackers: a pairing the tracker took for a connection may have failed (see
+   * sdk/swarm/tracker-reconnect.ts). Keeps checking, less and less often, while one is.
+   */
+  #watchForLoneliness(): void {
+    if (this.#lonelyCheck !== undefined || this.#p2p !== 'on') return;
+    this.#lonelyCheck = setTimeout(() => {
+      this.#lonelyCheck = undefined;
+      if (this.#p2p !== 'on') return;
+      if ([...this.#swarms.values()].every((swarm) => swarm.peerCount > 0)) {
+        this.#lonelyBackoff.reset();
+        return;
+      }
+      this.#log(`a swarm has had no peer for ${this.#lonelyBackoff.delayMs / 1000} s: reconnecting to the trackers`);
+      this.#reconnectTrackers(this.config.trackers);
+      this.#lonelyBackoff.backOff();
+      this.#watchForLoneliness();
+    }, this.#lonelyBackoff.delayMs);
   }
 
   #joinSwarm(swarmId: string): Swarm {
@@ -344,6 +380,7 @@ export class ShoalEngine {
         peerDisconnected: (peerId) => {
           this.#admission.disconnected(peerId);
           this.#events.emit('peer-disconnected', { peerId, swarmId });
+          this.#watchForLoneliness();
         },
         uploaded: (peerId, bytes) => {
           this.#counters.uploadedBytes += bytes;

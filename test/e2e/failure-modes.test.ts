@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import type { Page } from 'puppeteer-core';
+import { trackConnections } from '../support/page-connections.ts';
 import { injectPeerFaults, peerFaultCounters, setPeerFault } from '../support/peer-faults.ts';
 import {
   openViewer,
@@ -210,6 +211,27 @@ describe('failure modes, in real Chromium viewers', () => {
       for (const id of rejected) assert.deepEqual(loadsOf(r, id), ['http'], id);
       assert.ok(r.shoalLoads.some((l) => l.source === 'http' && l.at > (dropped?.at ?? Infinity)), 'HTTP loads after the drop');
     });
+  });
+
+  it('a connection that drops while both viewers stay: they reconnect to the tracker and meet again', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const stack = await stackFor(t, { origin: LONG_VOD });
+    const first = await viewer(t, stack, 'stream=vod&verify&level=0');
+    await playedFor(first, 2);
+    const second = await connectedViewer(t, stack, 'stream=vod&verify&level=0', {}, { beforeLoad: trackConnections });
+    const connectionsBefore = stack.tracker!.stats().connections;
+    // The tracker saw their offer answered and counts them as partners; trystero tells it
+    // nothing when the connection goes, and announces again only after minutes.
+    const droppedAt = await second.evaluate(() => {
+      for (const { pc } of (window as any).trackedConnections.peerConnections) if (pc.connectionState === 'connected') pc.close();
+      return performance.now();
+    });
+    await waitFor(second, 'the dropped peer gone', 10_000, (since: number) => (window as any).shoalEvents.some((e: any) => e.name === 'peer-disconnected' && e.at > since), droppedAt);
+    await waitFor(second, 'the two meeting again', 60_000, (since: number) => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected' && e.at > since), droppedAt);
+    const metAgainAt = await second.evaluate((since: number) => (window as any).shoalEvents.find((e: any) => e.name === 'peer-connected' && e.at > since).at, droppedAt);
+
+    const reports = await Promise.all([first, second].map(verifiedReport));
+    logScenario('connection dropped', reports, { metAgainAfterMs: Math.round(metAgainAt - droppedAt), trackerConnections: [connectionsBefore, stack.tracker!.stats().connections] });
+    for (const [i, r] of reports.entries()) assertPlayedCleanly(r, i === 0 ? 'first' : 'second');
   });
 
   it('WebRTC unavailable: plays over HTTP, no error, P2P reported off', { timeout: TEST_TIMEOUT_MS }, async (t) => {

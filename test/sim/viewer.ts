@@ -63,7 +63,7 @@ export class SimViewer {
     options: ShoalOptions,
   ) {
     this.joinedAt = time.now;
-    this.engine = new ShoalEngine(options, { joinRoom: tracker.joinRoomFor(node) });
+    this.engine = new ShoalEngine(options, { joinRoom: tracker.joinRoomFor(node), reconnectTrackers: () => {} });
     const viewer = this;
     const media = {
       get currentTime() {
