@@ -19,6 +19,10 @@
  *
  * Each offer is relayed at most once, whether when it was announced or later from the shelf:
  * a second answer to it would find the offer claimed and leave its answerer waiting.
+ *
+ * Memory is bounded: at most `maxOffersPerShelf` offers per client and swarm, and
+ * `maxBytes` in all. An offer beyond either is not kept; it can still be relayed when
+ * announced, only not remembered.
  */
 
 export interface OfferShelfOptions {
@@ -26,6 +30,11 @@ export interface OfferShelfOptions {
   pooledTtlMs: number;
   /** Any other offer is handed out up to this long after it was last announced. */
   freshTtlMs: number;
+  /** Offers kept per client and swarm (trystero keeps 3 out). */
+  maxOffersPerShelf: number;
+  /** Bytes of offers kept in all, as measured by `sizeOf`. */
+  maxBytes: number;
+  sizeOf: (offer: unknown) => number;
 }
 
 /** One announced offer, as the tracker relays it. */
@@ -36,6 +45,7 @@ export interface ShelvedOffer<O> {
 }
 
 interface Kept<O> extends ShelvedOffer<O> {
+  bytes: number;
   firstSeen: number;
   lastSeen: number;
   relayed: boolean;
@@ -54,23 +64,33 @@ export class OfferShelf<C, O> {
   readonly #pooling = new Set<C>();
   /** Clients seen announcing only new offers after announcing some. */
   readonly #renewing = new Set<C>();
+  #bytes = 0;
 
   constructor(readonly options: OfferShelfOptions) {}
 
   /**
    * The offers `client` announced as `peerId` in `swarm` now. They replace the ones it
    * announced before: an offer missing from an announce was answered or dropped by the client.
+   * Returns those of them never relayed, once each, in the order announced.
    */
-  shelve(client: C, swarm: string, peerId: string, offers: ShelvedOffer<O>[], now: number): void {
+  shelve(client: C, swarm: string, peerId: string, offers: ShelvedOffer<O>[], now: number): ShelvedOffer<O>[] {
     let swarms = this.#shelves.get(client);
     if (!swarms) this.#shelves.set(client, (swarms = new Map()));
     const before = swarms.get(swarm);
+    for (const o of before?.offers ?? []) this.#bytes -= o.bytes;
     const known = new Map(before?.peerId === peerId ? before.offers.map((o) => [o.offerId, o]) : []);
+    const announced = new Set<string>();
+    const unrelayed: ShelvedOffer<O>[] = [];
     const kept: Kept<O>[] = [];
     for (const { offerId, offer } of offers) {
-      if (kept.some((o) => o.offerId === offerId)) continue;
+      if (announced.has(offerId)) continue;
+      announced.add(offerId);
       const seen = known.get(offerId);
-      kept.push({ offerId, offer, firstSeen: seen?.firstSeen ?? now, lastSeen: now, relayed: seen?.relayed ?? false });
+      if (!seen?.relayed) unrelayed.push({ offerId, offer });
+      const bytes = seen?.bytes ?? this.options.sizeOf(offer);
+      if (kept.length >= this.options.maxOffersPerShelf || this.#bytes + bytes > this.options.maxBytes) continue;
+      this.#bytes += bytes;
+      kept.push({ offerId, offer, bytes, firstSeen: seen?.firstSeen ?? now, lastSeen: now, relayed: seen?.relayed ?? false });
     }
     if (kept.length > 0 && known.size > 0) {
       if (kept.some((o) => known.has(o.offerId))) {
@@ -81,6 +101,14 @@ export class OfferShelf<C, O> {
       }
     }
     swarms.set(swarm, { peerId, offers: kept });
+    return unrelayed;
+  }
+
+  /** `offerId`, which `client` announced as `peerId` in `swarm`, was relayed. */
+  markRelayed(client: C, swarm: string, peerId: string, offerId: string): void {
+    const shelf = this.#shelves.get(client)?.get(swarm);
+    const offer = shelf?.peerId === peerId ? shelf.offers.find((o) => o.offerId === offerId) : undefined;
+    if (offer) offer.relayed = true;
   }
 
   /**
@@ -110,6 +138,10 @@ export class OfferShelf<C, O> {
   /** The client left `swarm` (or, without `swarm`, disconnected): its offers go. */
   forget(client: C, swarm?: string): void {
     const swarms = this.#shelves.get(client);
+    for (const [key, shelf] of swarms ?? []) {
+      if (swarm !== undefined && key !== swarm) continue;
+      for (const o of shelf.offers) this.#bytes -= o.bytes;
+    }
     if (swarms && swarm !== undefined) swarms.delete(swarm);
     if (!swarms || swarm === undefined || swarms.size === 0) {
       this.#shelves.delete(client);
@@ -124,7 +156,9 @@ export class OfferShelf<C, O> {
   sweep(now: number): void {
     for (const [client, swarms] of this.#shelves) {
       for (const [swarm, shelf] of swarms) {
-        shelf.offers = shelf.offers.filter((o) => this.#valid(client, o, now));
+        const valid = shelf.offers.filter((o) => this.#valid(client, o, now));
+        for (const o of shelf.offers) if (!valid.includes(o)) this.#bytes -= o.bytes;
+        shelf.offers = valid;
         if (shelf.offers.length === 0) swarms.delete(swarm);
       }
       if (swarms.size === 0) this.#shelves.delete(client);
@@ -134,6 +168,11 @@ export class OfferShelf<C, O> {
   /** Clients with offers kept, for tests and metrics. */
   get size(): number {
     return this.#shelves.size;
+  }
+
+  /** Bytes of the offers kept. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   #available(client: C, swarm: string, peerId: string, now: number): Kept<O> | undefined {

@@ -11,7 +11,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { originAllowed, tokenProblem } from './access.ts';
 import { defaultIntegrityOptions, SegmentHasher } from './integrity.ts';
 import { TrackerMetrics, type RejectionReason, type TrackerStats } from './metrics.ts';
-import { OfferShelf } from './offer-shelf.ts';
+import { OfferShelf, type ShelvedOffer } from './offer-shelf.ts';
 import { PairingBook } from './pairing.ts';
 import {
   failureReply,
@@ -176,7 +176,12 @@ const OFFER_RESERVATION_MS = 10_000;
  * How long an announced offer may be handed to a peer that arrives later: trystero keeps its
  * offers 120 s after making them; WebTorrent clients 50 s after announcing them.
  */
-const SHELF_OPTIONS = { pooledTtlMs: 100_000, freshTtlMs: 40_000 };
+const SHELF_TTL = { pooledTtlMs: 100_000, freshTtlMs: 40_000 };
+/**
+ * Offers kept per client and swarm, and in all: about 1 KiB each, so 64 MiB keep the offers of
+ * some 20,000 trystero viewers (3 each); beyond it offers are relayed when announced, as before.
+ */
+const SHELF_LIMITS = { maxOffersPerShelf: 3, maxBytes: 64 * 1024 * 1024 };
 /**
  * Partners this recent are taken for connected: no offer goes between them. Older ones may be
  * offered again, since trystero leaves a room without telling the tracker, and a player that
@@ -242,7 +247,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     { cap: maxPeersPerClient, headroom: Math.min(2, maxPeersPerClient - 1), reservationTtlMs: OFFER_RESERVATION_MS },
     (socket, hasRoom) => registry.setRoom(socket, hasRoom),
   );
-  const shelf = new OfferShelf<WebSocket, OfferEntry['offer']>(SHELF_OPTIONS);
+  const shelf = new OfferShelf<WebSocket, OfferEntry['offer']>({ ...SHELF_TTL, ...SHELF_LIMITS, sizeOf: (offer) => (offer as OfferEntry['offer']).sdp.length + 64 });
   const clients = new Map<WebSocket, Client>();
   const app = express();
   const server = createServer(app);
@@ -354,7 +359,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     });
     markIdle(socket);
     const offers = request.offers?.slice(0, maxOffersPerAnnounce).map(({ offer_id, offer }) => ({ offerId: offer_id, offer }));
-    if (offers) shelf.shelve(socket, infoHash, peerId, offers, now);
+    const unrelayed = offers ? shelf.shelve(socket, infoHash, peerId, offers, now) : [];
     // An announce that only carries an answer gets no reply, as with bittorrent-tracker:
     // clients do not wait for one, and it would double the messages of every handshake.
     if (request.answer === undefined) {
@@ -362,7 +367,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
       send(socket, announceReply(infoHash, missing > 0 ? lonelyIntervalSec : intervalSec));
       if (missing > 0) relayShelvedOffers(socket, request, missing, now);
     }
-    relayOffers(socket, request, now);
+    relayOffers(socket, request, unrelayed, now);
     relayAnswer(socket, request);
   };
 
@@ -374,6 +379,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   const wouldAnswer = (receiver: WebSocket, receiverId: string, offererId: string, infoHash: string, now: number): boolean =>
     offererId < receiverId || !shelf.mayHoldOffers(receiver, infoHash, now);
 
+  /** The two were paired too recently for their connection to have failed unnoticed. */
   const freshPartners = (a: WebSocket, b: WebSocket, infoHash: string, now: number): boolean => now - (pairing.pairedAt(a, b, infoHash) ?? -Infinity) < FRESH_PARTNERS_MS;
 
   /**
@@ -407,14 +413,15 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   };
 
   /**
-   * Each offer never relayed before goes to a different random peer of the swarm that would
-   * answer it (see {@link wouldAnswer}), with room for a connection, not a fresh partner of the
-   * sender's, and no offer of the sender's pending: at most min(numwant, offers, maxOffersPerAnnounce) of them, and none once
-   * the sender has no room to initiate. Peers with higher ids come first, and a lower-id peer
-   * whose offer to the sender is pending is skipped: the sender will answer that one. Offers
-   * nobody takes stay on the shelf for peers that come later.
+   * Each of the announce's offers never relayed before goes to a different random peer of the
+   * swarm that would answer it (see {@link wouldAnswer}), with room for a connection, not a
+   * fresh partner of the sender's, and no offer of the sender's pending: at most min(numwant,
+   * offers, maxOffersPerAnnounce) of them, and none once the sender has no room to initiate.
+   * Peers with higher ids come first, and a lower-id peer whose offer to the sender is pending
+   * is skipped: the sender will answer that one. Offers nobody takes stay on the shelf for
+   * peers that come later.
    */
-  const relayOffers = (socket: WebSocket, { info_hash, peer_id, numwant, offers = [] }: AnnounceRequest, now: number): void => {
+  const relayOffers = (socket: WebSocket, { info_hash, peer_id, numwant }: AnnounceRequest, offers: ShelvedOffer<OfferEntry['offer']>[], now: number): void => {
     const wanted = Math.min(numwant ?? offers.length, offers.length, maxOffersPerAnnounce, pairing.offersAllowed(socket));
     if (wanted <= 0) return;
     const eligible = (peer: Peer<WebSocket>) =>
@@ -426,11 +433,11 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
     const receivers = pickOpenPeers(info_hash, peer_id, wanted, (peer) => peer.peerId > peer_id && eligible(peer));
     if (receivers.length < wanted) receivers.push(...pickOpenPeers(info_hash, peer_id, wanted - receivers.length, (peer) => !receivers.includes(peer) && eligible(peer)));
     let relayed = 0;
-    for (const peer of receivers) {
-      const shelved = shelf.take(socket, info_hash, peer_id, now);
-      if (shelved === undefined) break;
-      if (send(peer.socket, { action: 'announce', info_hash, peer_id, offer_id: shelved.offerId, offer: shelved.offer })) {
-        pairing.reserve(socket, peer.socket, info_hash, shelved.offerId, now);
+    for (const [i, peer] of receivers.entries()) {
+      const { offerId, offer } = offers[i]!;
+      if (send(peer.socket, { action: 'announce', info_hash, peer_id, offer_id: offerId, offer })) {
+        shelf.markRelayed(socket, info_hash, peer_id, offerId);
+        pairing.reserve(socket, peer.socket, info_hash, offerId, now);
         relayed++;
       }
     }

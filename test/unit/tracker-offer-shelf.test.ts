@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { OfferShelf } from '../../tracker/offer-shelf.ts';
 
 const offers = (...ids: string[]) => ids.map((offerId) => ({ offerId, offer: `sdp of ${offerId}` }));
-const shelf = () => new OfferShelf<string, string>({ pooledTtlMs: 100, freshTtlMs: 40 });
+const shelf = (limits = { maxOffersPerShelf: 3, maxBytes: 1000 }) =>
+  new OfferShelf<string, string>({ pooledTtlMs: 100, freshTtlMs: 40, ...limits, sizeOf: (offer) => String(offer).length });
 
 describe('OfferShelf', () => {
   it('hands out each offer once, in the order announced', () => {
@@ -52,6 +53,26 @@ describe('OfferShelf', () => {
     s.shelve('t', 'swarm', 'T', offers('t1', 't2'), 1);
     s.shelve('t', 'swarm', 'T', offers('t3'), 2);
     assert.ok(s.mayHoldOffers('t', 'swarm', 2), 'seen announcing an offer again: stays a holder');
+  });
+
+  it('returns the offers of an announce never relayed, and remembers those relayed when announced', () => {
+    const s = shelf();
+    assert.deepEqual(s.shelve('a', 'swarm', 'A', offers('o1', 'o2', 'o1'), 0).map((o) => o.offerId), ['o1', 'o2']);
+    s.markRelayed('a', 'swarm', 'A', 'o1');
+    assert.deepEqual(s.shelve('a', 'swarm', 'A', offers('o1', 'o2'), 1).map((o) => o.offerId), ['o2']);
+    assert.equal(s.take('a', 'swarm', 'A', 1)?.offerId, 'o2');
+  });
+
+  it('keeps at most maxOffersPerShelf offers per client and swarm, and maxBytes in all; the rest are still returned for relaying', () => {
+    const s = shelf({ maxOffersPerShelf: 2, maxBytes: 30 });
+    assert.equal(s.shelve('a', 'swarm', 'A', offers('o1', 'o2', 'o3'), 0).length, 3);
+    assert.equal(s.bytes, 2 * 'sdp of o1'.length);
+    assert.equal(s.shelve('b', 'swarm', 'B', offers('b1', 'b2'), 0).length, 2);
+    assert.equal(s.bytes, 3 * 'sdp of o1'.length, 'only one of B fits in 30 bytes');
+    s.forget('a');
+    assert.equal(s.bytes, 'sdp of o1'.length);
+    s.sweep(41);
+    assert.equal(s.bytes, 0);
   });
 
   it('keeps swarms and peer ids apart', () => {
