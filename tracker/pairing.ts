@@ -75,6 +75,13 @@ export class PairingBook<C> {
     return this.pairedAt(a, b, swarm) !== undefined;
   }
 
+  /** Number of answered pairs in `swarm`, without building the list. */
+  partnerCount(client: C, swarm: string): number {
+    let count = 0;
+    for (const l of this.#links.get(client) ?? []) if (l.offerId === undefined && l.swarm === swarm) count++;
+    return count;
+  }
+
   /** When the two became partners in `swarm`; undefined if they are not. */
   pairedAt(a: C, b: C, swarm: string): number | undefined {
     return (this.#links.get(a) ?? []).find((l) => l.other === b && l.swarm === swarm && l.offerId === undefined)?.pairedAt;

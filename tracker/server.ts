@@ -316,7 +316,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   const partnersMissing = (socket: WebSocket, infoHash: string): number => {
     const { complete, incomplete } = registry.counts(infoHash);
     const wanted = Math.min(pairing.options.cap - pairing.options.headroom, complete + incomplete - 1);
-    return Math.max(0, wanted - pairing.partners(socket, infoHash).length);
+    return Math.max(0, wanted - pairing.partnerCount(socket, infoHash));
   };
 
   const leaveSwarm = (socket: WebSocket, infoHash: string, peerId: string): void => {
@@ -389,16 +389,18 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   const relayShelvedOffers = (socket: WebSocket, { info_hash, peer_id, numwant }: AnnounceRequest, missing: number, now: number): void => {
     const wanted = Math.min(numwant ?? 0, maxOffersPerAnnounce, missing, pairing.options.cap - pairing.slotsUsed(socket));
     if (wanted <= 0) return;
+    // wouldAnswer, for this one receiver; the cheap tests first, a pick tries up to 4 * wanted + 16 peers.
+    const answersHigherIds = !shelf.mayHoldOffers(socket, info_hash, now);
     const offerers = pickOpenPeers(
       info_hash,
       peer_id,
       wanted,
       (peer) =>
-        wouldAnswer(socket, peer_id, peer.peerId, info_hash, now) &&
         peer.socket !== socket &&
+        (answersHigherIds || peer.peerId < peer_id) &&
+        shelf.has(peer.socket, info_hash, peer.peerId, now) &&
         !freshPartners(peer.socket, socket, info_hash, now) &&
-        !pairing.offerRedundant(peer.socket, socket, info_hash) &&
-        shelf.has(peer.socket, info_hash, peer.peerId, now),
+        !pairing.offerRedundant(peer.socket, socket, info_hash),
     );
     let relayed = 0;
     for (const peer of offerers) {
