@@ -116,6 +116,8 @@ export class ShoalEngine {
   readonly #reconnectTrackers: EngineDeps['reconnectTrackers'];
   readonly #lonelyBackoff = new LonelySwarmBackoff(...LONELY_SWARM_RECONNECT_MS);
   #lonelyCheck: ReturnType<typeof setTimeout> | undefined;
+  /** Swarms without peers, and since when. */
+  readonly #lonelySince = new Map<string, number>();
   #hls: HlsLike | undefined;
   #previousFragmentLoader: FragmentLoaderConstructor | undefined;
   /** Undoes the live latency added to hls.js's config. */
@@ -316,6 +318,7 @@ export class ShoalEngine {
     try {
       const swarm = this.#joinSwarm(swarmId);
       this.#swarms.set(swarmId, swarm);
+      this.#lonelySince.set(swarmId, performance.now());
       this.#watchForLoneliness();
       for (const [segmentId, held] of this.#swarmOfSegment) if (held.swarmId === swarmId) swarm.announce(segmentId, held.sn);
       for (const id of this.#store?.idsOfSwarm(swarmId) ?? []) this.#announceStored(swarm, swarmId, id);
@@ -327,24 +330,31 @@ export class ShoalEngine {
   }
 
   /**
-   * Checks, after a while, whether a swarm is still without peers, and then reconnects to the
-   * trackers: a pairing the tracker took for a connection may have failed (see
-   * sdk/swarm/tracker-reconnect.ts). Keeps checking, less and less often, while one is.
+   * Reconnects to the trackers once a swarm has been without peers for a while: a pairing the
+   * tracker took for a connection may have failed (see sdk/swarm/tracker-reconnect.ts). Then
+   * again after twice as long, and so on, while one stays without.
    */
   #watchForLoneliness(): void {
     if (this.#lonelyCheck !== undefined || this.#p2p !== 'on') return;
+    if (this.#lonelySince.size === 0) {
+      this.#lonelyBackoff.reset();
+      return;
+    }
+    const delayMs = this.#lonelyBackoff.delayMs;
+    const dueInMs = Math.min(...this.#lonelySince.values()) + delayMs - performance.now();
     this.#lonelyCheck = setTimeout(() => {
       this.#lonelyCheck = undefined;
       if (this.#p2p !== 'on') return;
-      if ([...this.#swarms.values()].every((swarm) => swarm.peerCount > 0)) {
-        this.#lonelyBackoff.reset();
-        return;
+      const now = performance.now();
+      const longest = now - Math.min(now, ...this.#lonelySince.values());
+      if (longest >= delayMs) {
+        this.#log(`a swarm has had no peer for ${Math.round(longest / 1000)} s: reconnecting to the trackers`);
+        this.#reconnectTrackers(this.config.trackers);
+        this.#lonelyBackoff.backOff();
+        for (const swarmId of this.#lonelySince.keys()) this.#lonelySince.set(swarmId, now);
       }
-      this.#log(`a swarm has had no peer for ${this.#lonelyBackoff.delayMs / 1000} s: reconnecting to the trackers`);
-      this.#reconnectTrackers(this.config.trackers);
-      this.#lonelyBackoff.backOff();
       this.#watchForLoneliness();
-    }, this.#lonelyBackoff.delayMs);
+    }, Math.max(0, dueInMs));
   }
 
   #joinSwarm(swarmId: string): Swarm {
@@ -373,6 +383,7 @@ export class ShoalEngine {
       now: () => performance.now(),
       listener: {
         peerConnected: (peerId) => {
+          this.#lonelySince.delete(swarmId);
           this.#admission.connected(peerId);
           this.#log(`peer ${peerId} connected in ${swarmId}`);
           this.#events.emit('peer-connected', { peerId, swarmId });
@@ -380,6 +391,7 @@ export class ShoalEngine {
         peerDisconnected: (peerId) => {
           this.#admission.disconnected(peerId);
           this.#events.emit('peer-disconnected', { peerId, swarmId });
+          if (this.#swarms.get(swarmId)?.peerCount === 0 && !this.#lonelySince.has(swarmId)) this.#lonelySince.set(swarmId, performance.now());
           this.#watchForLoneliness();
         },
         uploaded: (peerId, bytes) => {
