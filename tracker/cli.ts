@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createTrackerToken } from './access.ts';
+import { parseIntegrityOrigin } from './integrity.ts';
 import { startTracker, type TrackerOptions } from './server.ts';
 
 /** Numeric options: flag, environment variable, option, allowed range, default shown in help. */
@@ -39,7 +40,9 @@ ${NUMERIC_FLAGS.map(([flag, env, , , , fallback, help]) => `  --${flag} N\n${' '
   --allowed-origins LIST    comma-separated page origins allowed to connect, e.g.
                             https://example.com,https://*.example.com (SHOAL_TRACKER_ALLOWED_ORIGINS; default any)
   --integrity-origins LIST  comma-separated URL prefixes of the CDN whose segments the integrity
-                            service hashes for viewers (SHOAL_TRACKER_INTEGRITY_ORIGINS; default none: service off)
+                            service hashes for viewers; prefix=fetch-prefix fetches them from elsewhere,
+                            e.g. https://cdn.example.com/live/=http://origin.internal/live/
+                            (SHOAL_TRACKER_INTEGRITY_ORIGINS; default none: service off)
   --token-secret S          require ?token= signed with S in the tracker URL; prefer the environment
                             variable, which ps does not show (SHOAL_TRACKER_TOKEN_SECRET; default none)
   --log-level L             ${LOG_LEVELS.join('|')} (LOG_LEVEL, SHOAL_TRACKER_LOG_LEVEL; default info)
@@ -123,8 +126,13 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): Command {
   const integrity = pick(str('integrity-origins'), 'integrity-origins', env, 'SHOAL_TRACKER_INTEGRITY_ORIGINS');
   if (integrity) {
     const list = integrity[1].split(',').map((o) => o.trim()).filter(Boolean);
-    const bad = list.find((o) => !/^https?:\/\/[^/*\s]+(\/\S*)?$/.test(o));
-    if (bad !== undefined) throw new UsageError(`invalid ${integrity[0]}: ${JSON.stringify(bad)} is not a URL prefix like https://cdn.example.com/`);
+    for (const entry of list) {
+      try {
+        parseIntegrityOrigin(entry, integrity[0]);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
     options.integrityOrigins = list;
   }
   if (secret) options.tokenSecret = secret[1];

@@ -11,9 +11,40 @@
  */
 import { createHash } from 'node:crypto';
 
+/** A URL prefix whose segments the service hashes, and where it fetches them from. */
+export interface IntegrityOrigin {
+  /** Segment URLs (the ids viewers ask about) under this prefix are hashed, e.g. `https://cdn.example.com/live/`. */
+  prefix: string;
+  /** The same files under another prefix, fetched instead (the site's origin behind its CDN, say); the prefix itself when unset. */
+  fetchPrefix?: string;
+}
+
+/**
+ * Reads `prefix` or `prefix=fetchPrefix` (both absolute http(s) URLs); throws a RangeError
+ * naming `optionName` otherwise.
+ */
+export function parseIntegrityOrigin(entry: string, optionName: string): IntegrityOrigin {
+  const invalid = () =>
+    new RangeError(`invalid ${optionName}: ${JSON.stringify(entry)} is not a URL prefix, or prefix=fetch-prefix, like https://cdn.example.com/live/=http://origin.internal/live/`);
+  const href = (text: string) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw invalid();
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid();
+    return url.href;
+  };
+  const parts = entry.split('=');
+  if (parts.length > 2) throw invalid();
+  const [prefix, fetchPrefix] = parts as [string, string | undefined];
+  return fetchPrefix === undefined ? { prefix: href(prefix) } : { prefix: href(prefix), fetchPrefix: href(fetchPrefix) };
+}
+
 export interface IntegrityOptions {
-  /** URL prefixes segments may be fetched from, e.g. `https://cdn.example.com/live/`. */
-  origins: readonly string[];
+  /** Where segments may be fetched from. */
+  origins: readonly IntegrityOrigin[];
   /** Hashes kept. */
   maxEntries: number;
   /** Largest segment hashed. */
@@ -88,13 +119,13 @@ export class SegmentHasher {
     const parsed = parseSegmentId(id);
     if (!parsed) return { status: 400, body: { error: 'invalid id: expected a segment URL, optionally with @start-end' } };
     const href = parsed.url.href;
-    if (!this.options.origins.some((prefix) => href.startsWith(prefix))) {
-      return { status: 403, body: { error: 'segment URL not under an allowed origin' } };
-    }
+    const origin = this.options.origins.find(({ prefix }) => href.startsWith(prefix));
+    if (!origin) return { status: 403, body: { error: 'segment URL not under an allowed origin' } };
+    const fetchUrl = origin.fetchPrefix === undefined ? parsed.url : new URL(origin.fetchPrefix + href.slice(origin.prefix.length));
     let answer = this.#inFlight.get(id);
     if (!answer) {
       if (this.#queue.length >= 4 * this.options.maxConcurrentFetches) return { status: 503, body: { error: 'busy: try again later' } };
-      answer = this.#queued(() => this.#hash(id, parsed.url, parsed.range)).finally(() => this.#inFlight.delete(id));
+      answer = this.#queued(() => this.#hash(id, fetchUrl, parsed.range)).finally(() => this.#inFlight.delete(id));
       this.#inFlight.set(id, answer);
     }
     return answer;

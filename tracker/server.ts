@@ -9,7 +9,7 @@ import express, { type RequestHandler } from 'express';
 import { pino, type Level, type Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { originAllowed, tokenProblem } from './access.ts';
-import { defaultIntegrityOptions, SegmentHasher } from './integrity.ts';
+import { defaultIntegrityOptions, parseIntegrityOrigin, SegmentHasher } from './integrity.ts';
 import { TrackerMetrics, type RejectionReason, type TrackerStats } from './metrics.ts';
 import { OfferShelf, type ShelvedOffer } from './offer-shelf.ts';
 import { PairingBook } from './pairing.ts';
@@ -144,7 +144,10 @@ export interface TrackerOptions {
    * URL prefixes (e.g. `https://cdn.example.com/` or `https://cdn.example.com/live/`) whose
    * segments the integrity service (`GET /integrity?id=<segment id>`) fetches once and
    * publishes the SHA-256 of, for viewers to check what peers send. Empty disables the service
-   * (404); viewers then need `integrity: 'none'` or their own `verifySegment`.
+   * (404); viewers then need `integrity: 'none'` or their own `verifySegment`. An entry
+   * `prefix=fetch-prefix` (e.g. `https://cdn.example.com/live/=http://origin.internal/live/`)
+   * fetches the same files from elsewhere, such as the origin behind the CDN, so that hashing
+   * costs no CDN egress.
    * @default []
    */
   integrityOrigins?: string[];
@@ -232,13 +235,7 @@ export async function startTracker(options: TrackerOptions = {}): Promise<Runnin
   const allowedOrigins = options.allowedOrigins ?? [];
   const { tokenSecret } = options;
   if (tokenSecret !== undefined && tokenSecret.length < 16) throw new RangeError('tokenSecret must be at least 16 characters');
-  const integrityOrigins = (options.integrityOrigins ?? []).map((prefix) => {
-    try {
-      return new URL(prefix).href;
-    } catch {
-      throw new RangeError(`invalid tracker option integrityOrigins: ${JSON.stringify(prefix)} is not a URL`);
-    }
-  });
+  const integrityOrigins = (options.integrityOrigins ?? []).map((entry) => parseIntegrityOrigin(entry, 'tracker option integrityOrigins'));
   const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: integrityOrigins });
   const log = options.logger ?? pino({ name: 'shoal-tracker', level: options.logLevel ?? 'silent' });
 

@@ -39,6 +39,22 @@ describe('tracker integrity service', () => {
     assert.equal((await lookup(`${origin.url}/vod/270p/missing.ts`)).status, 502);
   });
 
+  it('fetches from the fetch prefix of a prefix=fetch-prefix entry, so that hashing need not go through the CDN', async (t) => {
+    const origin = await startOrigin({ port: 0, host: '127.0.0.1', ttfbMs: 0 });
+    const tracker = await startTracker({ port: 0, host: '127.0.0.1', integrityOrigins: [`https://cdn.example.com/vod/=${origin.url}/vod/`] });
+    t.after(() => Promise.all([tracker.close(), origin.close()]));
+    const bytes = readFileSync(origin.segmentFile(SEGMENT_PATH)!);
+    const res = await fetch(`${tracker.httpUrl}/integrity?id=${encodeURIComponent(`https://cdn.example.com${SEGMENT_PATH}`)}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength });
+    assert.equal(origin.integrityBytesSent(), bytes.byteLength, 'fetched from the origin, not from the CDN URL');
+    const outside = await fetch(`${tracker.httpUrl}/integrity?id=${encodeURIComponent(`${origin.url}${SEGMENT_PATH}`)}`);
+    assert.equal(outside.status, 403, 'the fetch prefix itself is not an allowed prefix');
+    for (const bad of ['https://cdn.example.com/=', 'https://a/=https://b/=https://c/', 'https://cdn.example.com/=ftp://origin/']) {
+      await assert.rejects(startTracker({ port: 0, integrityOrigins: [bad] }), /invalid tracker option integrityOrigins/, bad);
+    }
+  });
+
   it('is off (404) unless integrityOrigins is set, and rejects a prefix that is not a URL', async (t) => {
     const tracker = await startTracker({ port: 0, host: '127.0.0.1' });
     t.after(() => tracker.close());
@@ -49,14 +65,14 @@ describe('tracker integrity service', () => {
   });
 
   it('treats a bare origin as that origin only, not a longer host name', async () => {
-    const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: [new URL('https://cdn.example').href] }, async () => new Response('x'));
+    const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: [{ prefix: new URL('https://cdn.example').href }] }, async () => new Response('x'));
     assert.equal((await hasher.lookup('https://cdn.example.evil.com/seg.ts')).status, 403);
     assert.equal((await hasher.lookup('https://cdn.example/seg.ts')).status, 200);
   });
 
   it('refuses segments past the size cap, even when the origin does not say their length', async () => {
     const big = () => new Response(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(1024)) }));
-    const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: ['https://cdn.example/'], maxSegmentBytes: 10_000 }, async () => big());
+    const hasher = new SegmentHasher({ ...defaultIntegrityOptions, origins: [{ prefix: 'https://cdn.example/' }], maxSegmentBytes: 10_000 }, async () => big());
     assert.equal((await hasher.lookup('https://cdn.example/huge.ts')).status, 413);
     assert.equal(hasher.size, 0);
   });
@@ -65,7 +81,7 @@ describe('tracker integrity service', () => {
     const release: Array<() => void> = [];
     let fetches = 0;
     const hasher = new SegmentHasher(
-      { ...defaultIntegrityOptions, origins: ['https://cdn.example/'], maxConcurrentFetches: 1, maxEntries: 2 },
+      { ...defaultIntegrityOptions, origins: [{ prefix: 'https://cdn.example/' }], maxConcurrentFetches: 1, maxEntries: 2 },
       async () => {
         fetches++;
         await new Promise<void>((resolve) => release.push(resolve));
