@@ -55,9 +55,9 @@ export class PairingBook<C> {
     return this.#links.get(client)?.length ?? 0;
   }
 
-  /** Answered pairs only, in `swarm` or, without it, in every swarm. */
-  partners(client: C, swarm?: string): C[] {
-    return (this.#links.get(client) ?? []).filter((l) => l.offerId === undefined && (swarm === undefined || l.swarm === swarm)).map((l) => l.other);
+  /** Answered pairs only. */
+  partners(client: C): C[] {
+    return (this.#links.get(client) ?? []).filter((l) => l.offerId === undefined).map((l) => l.other);
   }
 
   /** The client can be offered one more connection. */
