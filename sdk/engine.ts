@@ -17,7 +17,7 @@ import { CHUNK_BYTES } from './swarm/wire.ts';
 import { UploadRateLimiter } from './swarm/upload-rate.ts';
 import { hookVerifier, integrityUrlOf, TrackerHashVerifier, trustingVerifier, type SegmentVerifier } from './integrity/verifier.ts';
 import { Swarm } from './swarm/swarm.ts';
-import { LonelySwarmBackoff, reconnectTorrentTrackers } from './swarm/tracker-reconnect.ts';
+import { LonelySwarms, reconnectTorrentTrackers } from './swarm/tracker-reconnect.ts';
 import { UploadSlots } from './swarm/upload-slots.ts';
 
 /** The part of an `Hls` instance the engine uses. */
@@ -74,10 +74,7 @@ const PEER_RELEASE_GRACE_MS = 5000;
 /** Longest a segment load waits for the persistent cache to open. */
 const STORE_OPEN_WAIT_MS = 500;
 
-/**
- * A swarm without peers this long reconnects to the trackers, then again after twice as long,
- * up to the second figure (a viewer alone watching reconnects that seldom).
- */
+/** A swarm without peers this long reconnects to the trackers, then after twice as long, up to the second figure (see LonelySwarms). */
 const LONELY_SWARM_RECONNECT_MS = [20_000, 320_000] as const;
 
 /** Pending handshakes stop counting against the peer cap after this. */
@@ -114,10 +111,8 @@ export class ShoalEngine {
   readonly #lifetime = new AbortController();
   readonly #joinRoom: JoinRoom;
   readonly #reconnectTrackers: EngineDeps['reconnectTrackers'];
-  readonly #lonelyBackoff = new LonelySwarmBackoff(...LONELY_SWARM_RECONNECT_MS);
+  readonly #lonelySwarms = new LonelySwarms(...LONELY_SWARM_RECONNECT_MS);
   #lonelyCheck: ReturnType<typeof setTimeout> | undefined;
-  /** Swarms without peers, and since when. */
-  readonly #lonelySince = new Map<string, number>();
   #hls: HlsLike | undefined;
   #previousFragmentLoader: FragmentLoaderConstructor | undefined;
   /** Undoes the live latency added to hls.js's config. */
@@ -318,7 +313,7 @@ export class ShoalEngine {
     try {
       const swarm = this.#joinSwarm(swarmId);
       this.#swarms.set(swarmId, swarm);
-      this.#lonelySince.set(swarmId, performance.now());
+      this.#lonelySwarms.alone(swarmId, performance.now());
       this.#watchForLoneliness();
       for (const [segmentId, held] of this.#swarmOfSegment) if (held.swarmId === swarmId) swarm.announce(segmentId, held.sn);
       for (const id of this.#store?.idsOfSwarm(swarmId) ?? []) this.#announceStored(swarm, swarmId, id);
@@ -336,25 +331,17 @@ export class ShoalEngine {
    */
   #watchForLoneliness(): void {
     if (this.#lonelyCheck !== undefined || this.#p2p !== 'on') return;
-    if (this.#lonelySince.size === 0) {
-      this.#lonelyBackoff.reset();
-      return;
-    }
-    const delayMs = this.#lonelyBackoff.delayMs;
-    const dueInMs = Math.min(...this.#lonelySince.values()) + delayMs - performance.now();
+    const dueInMs = this.#lonelySwarms.nextCheckInMs(performance.now());
+    if (dueInMs === undefined) return;
     this.#lonelyCheck = setTimeout(() => {
       this.#lonelyCheck = undefined;
       if (this.#p2p !== 'on') return;
-      const now = performance.now();
-      const longest = now - Math.min(now, ...this.#lonelySince.values());
-      if (longest >= delayMs) {
-        this.#log(`a swarm has had no peer for ${Math.round(longest / 1000)} s: reconnecting to the trackers`);
+      if (this.#lonelySwarms.reconnectDue(performance.now())) {
+        this.#log('a swarm has had no peer for a while: reconnecting to the trackers');
         this.#reconnectTrackers(this.config.trackers);
-        this.#lonelyBackoff.backOff();
-        for (const swarmId of this.#lonelySince.keys()) this.#lonelySince.set(swarmId, now);
       }
       this.#watchForLoneliness();
-    }, Math.max(0, dueInMs));
+    }, dueInMs);
   }
 
   #joinSwarm(swarmId: string): Swarm {
@@ -383,7 +370,7 @@ export class ShoalEngine {
       now: () => performance.now(),
       listener: {
         peerConnected: (peerId) => {
-          this.#lonelySince.delete(swarmId);
+          this.#lonelySwarms.joined(swarmId);
           this.#admission.connected(peerId);
           this.#log(`peer ${peerId} connected in ${swarmId}`);
           this.#events.emit('peer-connected', { peerId, swarmId });
@@ -391,7 +378,7 @@ export class ShoalEngine {
         peerDisconnected: (peerId) => {
           this.#admission.disconnected(peerId);
           this.#events.emit('peer-disconnected', { peerId, swarmId });
-          if (this.#swarms.get(swarmId)?.peerCount === 0 && !this.#lonelySince.has(swarmId)) this.#lonelySince.set(swarmId, performance.now());
+          if (this.#swarms.get(swarmId)?.peerCount === 0) this.#lonelySwarms.alone(swarmId, performance.now());
           this.#watchForLoneliness();
         },
         uploaded: (peerId, bytes) => {

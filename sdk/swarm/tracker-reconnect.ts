@@ -10,13 +10,20 @@
  */
 import { getRelaySockets } from '@trystero-p2p/torrent';
 
-/** How long to wait before checking again whether a swarm still has no peer. */
-export class LonelySwarmBackoff {
+/**
+ * Which swarms are without peers and since when, and so when to reconnect: once one has been
+ * alone `firstMs`, then again after twice as long each time (at most `maxMs`) while one stays
+ * alone. Pure state; the caller owns the clock and the timer.
+ */
+export class LonelySwarms {
+  /** Swarms without peers, and since when (or since the last reconnect). */
+  readonly #since = new Map<string, number>();
   #delayMs: number;
 
   /**
-   * @param firstMs delay of the first check, and after every swarm found peers again.
-   * @param maxMs longest delay between checks: a viewer alone in its swarm reconnects this seldom.
+   * @param firstMs how long a swarm is alone before the first reconnect, and again once every
+   *   swarm has had peers.
+   * @param maxMs longest wait between reconnects: a viewer alone watching reconnects this seldom.
    */
   constructor(
     readonly firstMs: number,
@@ -25,18 +32,34 @@ export class LonelySwarmBackoff {
     this.#delayMs = firstMs;
   }
 
-  get delayMs(): number {
-    return this.#delayMs;
+  /** The swarm has no peer from `now` on (joined, or its last peer left); no change if it had none already. */
+  alone(swarmId: string, now: number): void {
+    if (!this.#since.has(swarmId)) this.#since.set(swarmId, now);
   }
 
-  /** A check reconnected: the next waits twice as long. */
-  backOff(): void {
+  /** The swarm has a peer. */
+  joined(swarmId: string): void {
+    this.#since.delete(swarmId);
+  }
+
+  /** When to check next, in ms from `now`; undefined while every swarm has peers. */
+  nextCheckInMs(now: number): number | undefined {
+    if (this.#since.size === 0) {
+      this.#delayMs = this.firstMs;
+      return undefined;
+    }
+    return Math.max(0, Math.min(...this.#since.values()) + this.#delayMs - now);
+  }
+
+  /**
+   * Whether to reconnect now: a swarm has been alone long enough. If so, the next reconnect
+   * waits twice as long, counted from now.
+   */
+  reconnectDue(now: number): boolean {
+    if (this.#since.size === 0 || now - Math.min(...this.#since.values()) < this.#delayMs) return false;
     this.#delayMs = Math.min(this.maxMs, this.#delayMs * 2);
-  }
-
-  /** Every swarm has peers. */
-  reset(): void {
-    this.#delayMs = this.firstMs;
+    for (const swarmId of this.#since.keys()) this.#since.set(swarmId, now);
+    return true;
   }
 }
 

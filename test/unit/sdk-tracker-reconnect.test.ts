@@ -1,18 +1,37 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LonelySwarmBackoff, reconnectTorrentTrackers } from '../../sdk/swarm/tracker-reconnect.ts';
+import { LonelySwarms, reconnectTorrentTrackers } from '../../sdk/swarm/tracker-reconnect.ts';
 
-describe('LonelySwarmBackoff', () => {
-  it('doubles the delay after each reconnect up to the maximum, and starts over once swarms have peers', () => {
-    const backoff = new LonelySwarmBackoff(20, 70);
-    const delays = [backoff.delayMs];
-    for (let i = 0; i < 3; i++) {
-      backoff.backOff();
-      delays.push(backoff.delayMs);
+describe('LonelySwarms', () => {
+  it('reconnects once a swarm has been alone firstMs, then after twice as long each time up to the maximum, and starts over once swarms have peers', () => {
+    const lonely = new LonelySwarms(20, 70);
+    assert.equal(lonely.nextCheckInMs(0), undefined, 'no swarm yet');
+    lonely.alone('a', 0);
+    assert.equal(lonely.nextCheckInMs(0), 20);
+    assert.equal(lonely.reconnectDue(19), false);
+    const delays: number[] = [];
+    let now = 0;
+    for (let i = 0; i < 4; i++) {
+      const wait = lonely.nextCheckInMs(now)!;
+      now += wait;
+      assert.ok(lonely.reconnectDue(now));
+      delays.push(wait);
     }
     assert.deepEqual(delays, [20, 40, 70, 70]);
-    backoff.reset();
-    assert.equal(backoff.delayMs, 20);
+    lonely.joined('a');
+    assert.equal(lonely.nextCheckInMs(now), undefined);
+    lonely.alone('a', now);
+    assert.equal(lonely.nextCheckInMs(now), 20, 'back to the first delay');
+  });
+
+  it('counts from when the first of several swarms was left alone, and not again for one alone already', () => {
+    const lonely = new LonelySwarms(20, 320);
+    lonely.alone('a', 0);
+    lonely.alone('b', 15);
+    lonely.alone('a', 10);
+    assert.equal(lonely.nextCheckInMs(15), 5);
+    lonely.joined('a');
+    assert.equal(lonely.nextCheckInMs(15), 20, "b's own 20 s");
   });
 });
 
