@@ -174,11 +174,12 @@ describe('failure modes, in real Chromium viewers', () => {
 
     // The liar comes back with the same peer id: in the other rendition's swarm, where the
     // tracker never paired the two, it offers the victim a connection. The victim moves first,
-    // so it is the one answering there (see orderPeerId).
-    await victim.evaluate(() => ((window as any).demo.hls.currentLevel = 1));
+    // so it is the one answering there (see orderPeerId). nextLevel, as in the level-switch
+    // scenario: currentLevel flushes the buffer, which can stall plain hls.js too.
+    await victim.evaluate(() => ((window as any).demo.hls.nextLevel = 1));
     await until("the victim in the other rendition's swarm", 20_000, () => stack.tracker!.stats().swarms >= 2);
     const offersBefore = stack.tracker!.stats().offersRelayed;
-    await liar.evaluate(() => ((window as any).demo.hls.currentLevel = 1));
+    await liar.evaluate(() => ((window as any).demo.hls.nextLevel = 1));
     await until('an offer from the returning liar relayed', 20_000, () => stack.tracker!.stats().offersRelayed > offersBefore);
     const comebackAt = await pageNow(victim);
     await waitFor(victim, '4 s more of playback', 20_000, (since: number) => performance.now() - since > 4000, comebackAt);
