@@ -3,6 +3,7 @@ import type { JoinRoom } from '@trystero-p2p/core';
 import type { FragmentLoaderConstructor, FragmentLoaderContext, HlsConfig, Level, Loader, LoaderContext } from 'hls.js';
 import { resolveConfig, type ShoalConfig, type ShoalOptions } from './config.ts';
 import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './events.ts';
+import { PlayerBuffer } from './hls/buffer-ahead.ts';
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { addLiveLatency } from './hls/live-latency.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
@@ -114,6 +115,7 @@ export class ShoalEngine {
   readonly #lonelySwarms = new LonelySwarms(...LONELY_SWARM_RECONNECT_MS);
   #lonelyCheck: ReturnType<typeof setTimeout> | undefined;
   #hls: HlsLike | undefined;
+  #playerBuffer: PlayerBuffer | undefined;
   #previousFragmentLoader: FragmentLoaderConstructor | undefined;
   /** Undoes the live latency added to hls.js's config. */
   #removeLiveLatency: () => void = () => {};
@@ -215,6 +217,7 @@ export class ShoalEngine {
   attach(hls: HlsLike): this {
     if (this.#hls) throw new Error('Shoal: this engine is already attached to an Hls instance');
     this.#hls = hls;
+    this.#playerBuffer = new PlayerBuffer(hls);
     if (hls.config.fLoader !== this.loaderClass) this.#previousFragmentLoader = hls.config.fLoader;
     const defaults = (hls.constructor as { DefaultConfig?: Partial<HlsConfig> }).DefaultConfig;
     this.#customHttp =
@@ -585,13 +588,7 @@ export class ShoalEngine {
   }
 
   #bufferAheadSec(): number {
-    const media = this.#hls?.media;
-    if (!media) return 0;
-    const { buffered, currentTime } = media;
-    for (let i = 0; i < buffered.length; i++) {
-      if (buffered.start(i) <= currentTime + 0.2 && buffered.end(i) > currentTime) return buffered.end(i) - currentTime;
-    }
-    return 0;
+    return this.#playerBuffer?.aheadSec() ?? 0;
   }
 
   #log(message: string): void {

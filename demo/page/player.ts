@@ -15,6 +15,8 @@ interface DemoState {
   fragments: FragmentRecord[];
   stalls: number;
   stallSeconds: number;
+  /** Each stall: when it began (performance.now()), the playhead, and what was buffered then. */
+  stallLog: { at: number; currentTime: number; buffered: string }[];
   playingAt?: number;
   startedAt: number;
   fatalErrors: string[];
@@ -66,6 +68,7 @@ const demo: DemoState = {
   fragments: [],
   stalls: 0,
   stallSeconds: 0,
+  stallLog: [],
   startedAt: performance.now(),
   fatalErrors: [],
   latencySamples: [],
@@ -90,6 +93,8 @@ video.addEventListener('waiting', () => {
   if (demo.playingAt === undefined || video.seeking) return;
   demo.stalls++;
   stallStartedAt = performance.now();
+  const ranges = Array.from({ length: video.buffered.length }, (_, i) => `${video.buffered.start(i).toFixed(2)}-${video.buffered.end(i).toFixed(2)}`);
+  demo.stallLog.push({ at: stallStartedAt, currentTime: video.currentTime, buffered: ranges.join(' ') });
 });
 
 setInterval(() => {

@@ -193,6 +193,8 @@ describe('failure modes, in real Chromium viewers', () => {
       p2pAfterSeek: r.shoalLoads.filter((l) => l.source === 'p2p' && l.at > seekedAt).map((l) => segmentIndex(l.segmentId)),
       dropped: dropped ? `${dropped.peerId} ${Math.round(dropped.at - seekedAt)} ms after the seek` : 'no',
       comebackAfterMs: Math.round(comebackAt - seekedAt),
+      stallsAfterSeek: r.stallLog.map((s) => ({ ...s, at: Math.round(s.at - seekedAt) })),
+      loadsAfterSeek: r.shoalLoads.filter((l) => l.at > seekedAt).map((l) => `${Math.round(l.at - seekedAt)}:${l.source}:${l.segmentId.replace(/^.*\/(\w+)\/seg-/, '$1/')}`),
       events: r.shoalEvents.filter((e) => e.at > seekedAt).map((e) => `${Math.round(e.at - seekedAt)} ${e.name} ${e.peerId ?? ''} ${e.segmentId ?? ''} ${e.reason ?? e.message ?? ''}`),
     });
 
@@ -488,7 +490,7 @@ function pageNow(page: Page): Promise<number> {
 
 function assertPlayedCleanly(r: ViewerReport, who: string): void {
   assert.deepEqual(r.fatalErrors, [], `${who}: fatal errors`);
-  assert.equal(r.stalls, 0, `${who}: stalls (${r.stallSeconds.toFixed(1)} s)`);
+  assert.equal(r.stalls, 0, `${who}: stalls (${r.stallSeconds.toFixed(1)} s): ${JSON.stringify(r.stallLog)}`);
 }
 
 function assertOriginBytes(stack: Stack, r: ViewerReport, who: string): void {

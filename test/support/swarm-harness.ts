@@ -64,6 +64,7 @@ export interface ViewerReport {
   shoalEvents: ShoalEventRecord[];
   stalls: number;
   stallSeconds: number;
+  stallLog: { at: number; currentTime: number; buffered: string }[];
   mostPeers: number;
   startupMs: number | undefined;
   fatalErrors: string[];
@@ -165,6 +166,7 @@ export async function report(page: Page): Promise<ViewerReport> {
       stalls: demo.stalls,
       mostPeers: w.mostPeers,
       stallSeconds: demo.stallSeconds,
+      stallLog: demo.stallLog,
       startupMs: demo.playingAt === undefined ? undefined : demo.playingAt - demo.startedAt,
       fatalErrors: demo.fatalErrors,
       currentTime: video.currentTime,
