@@ -30,9 +30,8 @@ function spansOf(ranges: TimeRanges): TimeSpan[] {
   return Array.from({ length: ranges.length }, (_, i) => ({ start: ranges.start(i), end: ranges.end(i) }));
 }
 
-function overlaps(a: TimeSpan, b: TimeSpan): boolean {
-  return a.start < b.end && b.start < a.end;
-}
+/** Longest a flush counts as pending without hls.js reporting it done. */
+export const FLUSH_PENDING_MAX_MS = 2000;
 
 /**
  * The player's buffer ahead of the playhead, as the scheduler must see it. hls.js announces a
@@ -43,27 +42,28 @@ function overlaps(a: TimeSpan, b: TimeSpan): boolean {
  */
 export class PlayerBuffer {
   readonly #player: BufferedPlayer;
-  #pendingFlushes: TimeSpan[] = [];
+  readonly #now: () => number;
+  #pendingFlushes: Array<TimeSpan & { since: number }> = [];
 
-  constructor(player: BufferedPlayer) {
+  constructor(player: BufferedPlayer, now: () => number = () => performance.now()) {
     this.#player = player;
+    this.#now = now;
     player.on('hlsBufferFlushing', (_event: unknown, data: { startOffset: number; endOffset: number }) => {
-      this.#pendingFlushes.push({ start: data.startOffset, end: data.endOffset });
+      this.#pendingFlushes.push({ start: data.startOffset, end: data.endOffset, since: now() });
     });
-    // hls.js reports each source buffer's flush; a flush is done once no buffered range overlaps it.
-    player.on('hlsBufferFlushed', () => this.#forgetDoneFlushes());
+    // hls.js reports a flush done once per source buffer, in the order it was asked for; the
+    // first report is enough, since the media element's buffered ranges are those all source
+    // buffers hold. (Matching by range would not do: a removal stops at a frame boundary, and
+    // the new level's fragments soon fill the range again.)
+    player.on('hlsBufferFlushed', () => this.#pendingFlushes.shift());
   }
 
   /** Seconds buffered ahead of the playhead; 0 without media. */
   aheadSec(): number {
     const media = this.#player.media;
     if (!media) return 0;
+    const now = this.#now();
+    this.#pendingFlushes = this.#pendingFlushes.filter((flush) => now - flush.since < FLUSH_PENDING_MAX_MS);
     return bufferAheadSec(spansOf(media.buffered), media.currentTime, this.#pendingFlushes);
-  }
-
-  #forgetDoneFlushes(): void {
-    const media = this.#player.media;
-    const buffered = media ? spansOf(media.buffered) : [];
-    this.#pendingFlushes = this.#pendingFlushes.filter((flush) => buffered.some((range) => overlaps(range, flush)));
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bufferAheadSec, PlayerBuffer, type TimeSpan } from '../../sdk/hls/buffer-ahead.ts';
+import { bufferAheadSec, FLUSH_PENDING_MAX_MS, PlayerBuffer, type TimeSpan } from '../../sdk/hls/buffer-ahead.ts';
 
 /** A media element and hls.js event bus, reduced to what PlayerBuffer reads. */
 function fakePlayer(buffered: TimeSpan[], currentTime: number) {
@@ -38,28 +38,29 @@ describe('the buffer ahead of the playhead', () => {
     assert.equal(bufferAheadSec(buffered, 63, [{ start: 100, end: Infinity }]), 33, 'past the buffered end');
   });
 
-  it("follows hls.js's flush events: measured short from the announcement until the media element caught up", () => {
+  it("follows hls.js's flush events: measured short from the announcement until hls.js reports the flush done", () => {
     const { buffered, player, emit } = fakePlayer([{ start: 60, end: 96 }], 63);
-    const buffer = new PlayerBuffer(player);
+    const buffer = new PlayerBuffer(player, () => 0);
     assert.equal(buffer.aheadSec(), 33);
+    // What hls.js 1.x emits on a level switch: the forward flush, then the back buffer's.
+    emit('hlsBufferFlushing', { startOffset: 66.548, endOffset: Infinity });
     emit('hlsBufferFlushing', { startOffset: 0, endOffset: 61 });
-    emit('hlsBufferFlushing', { startOffset: 66.5, endOffset: Infinity });
-    assert.equal(buffer.aheadSec(), 3.5, 'a level switch flushes forward: the 33 s are going away');
-    buffered[0] = { start: 61, end: 66.5 };
-    emit('hlsBufferFlushed');
+    assert.equal(buffer.aheadSec().toFixed(3), '3.548', 'the 33 s are going away');
+    // The removal stops at a frame boundary, a little past where the flush began.
+    buffered[0] = { start: 60, end: 66.56 };
+    emit('hlsBufferFlushed', { type: 'video' });
+    for (const type of ['audio', 'video', 'audio']) emit('hlsBufferFlushed', { type });
     buffered[0] = { start: 61, end: 80 };
-    assert.equal(buffer.aheadSec(), 17, 'the new level appended after the flush counts');
+    assert.equal(buffer.aheadSec(), 17, "the new level's fragments count as they arrive");
   });
 
-  it('keeps a flush pending while the media element still holds what it removes', () => {
-    const { buffered, player, emit } = fakePlayer([{ start: 0, end: 40 }], 10);
-    const buffer = new PlayerBuffer(player);
+  it('forgets a flush hls.js never reports done, after a while', () => {
+    let now = 0;
+    const { player, emit } = fakePlayer([{ start: 0, end: 40 }], 10);
+    const buffer = new PlayerBuffer(player, () => now);
     emit('hlsBufferFlushing', { startOffset: 20, endOffset: Infinity });
-    emit('hlsBufferFlushed', { type: 'audio' });
-    assert.equal(buffer.aheadSec(), 10, 'the video buffer was not flushed yet');
-    buffered[0] = { start: 0, end: 20 };
-    emit('hlsBufferFlushed', { type: 'video' });
-    buffered[0] = { start: 0, end: 30 };
-    assert.equal(buffer.aheadSec(), 20);
+    assert.equal(buffer.aheadSec(), 10);
+    now = FLUSH_PENDING_MAX_MS;
+    assert.equal(buffer.aheadSec(), 30);
   });
 });
