@@ -48,7 +48,7 @@ export class LonelySwarms {
       this.#delayMs = this.firstMs;
       return undefined;
     }
-    return Math.max(0, Math.min(...this.#since.values()) + this.#delayMs - now);
+    return Math.max(0, Math.ceil(Math.min(...this.#since.values()) + this.#delayMs - now));
   }
 
   /**
@@ -56,7 +56,9 @@ export class LonelySwarms {
    * waits twice as long, counted from now.
    */
   reconnectDue(now: number): boolean {
-    if (this.#since.size === 0 || now - Math.min(...this.#since.values()) < this.#delayMs) return false;
+    // A microsecond's slack: a check timed by nextCheckInMs must find the reconnect due, whatever
+    // the rounding of fractional clock readings (one found early would be rescheduled in 0 ms).
+    if (this.#since.size === 0 || now - Math.min(...this.#since.values()) < this.#delayMs - 0.001) return false;
     this.#delayMs = Math.min(this.maxMs, this.#delayMs * 2);
     for (const swarmId of this.#since.keys()) this.#since.set(swarmId, now);
     return true;

@@ -33,6 +33,28 @@ describe('LonelySwarms', () => {
     lonely.joined('a');
     assert.equal(lonely.nextCheckInMs(15), 20, "b's own 20 s");
   });
+
+  it("finds the reconnect due when checked at the time it named, whatever the clock's fractions", () => {
+    // performance.now() readings: a sum of two of them rounds, and a check that found the
+    // reconnect not due yet would ask for another in 0 ms, forever at the same instant.
+    let seed = 1;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (let i = 0; i < 10_000; i++) {
+      const lonely = new LonelySwarms(20_000, 320_000);
+      let now = random() * 100_000;
+      lonely.alone('a', now);
+      now += random() * 19_000;
+      for (let reconnects = 0; reconnects < 3; ) {
+        const wait = lonely.nextCheckInMs(now)!;
+        now += wait;
+        assert.ok(lonely.reconnectDue(now), `not due at ${now} after waiting ${wait} ms`);
+        reconnects++;
+      }
+    }
+    const lonely = new LonelySwarms(20_000, 320_000);
+    lonely.alone('a', 28852.386966291786);
+    assert.equal(lonely.reconnectDue(48852.386966291786), true, 'the case that looped in the simulator');
+  });
 });
 
 describe('reconnectTorrentTrackers', () => {
