@@ -8,7 +8,7 @@ import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { addLiveLatency } from './hls/live-latency.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
 import { shouldPrefetch, uploadSlotsFor } from './scheduler/plan.ts';
-import { SegmentScheduler, sleep, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
+import { SegmentScheduler, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
 import { MemorySegmentCache } from './store/memory-cache.ts';
 import { PeerAdmission } from './swarm/peer-admission.ts';
 import { PersistentSegmentStore } from './store/persistent-store.ts';
@@ -166,7 +166,6 @@ export class ShoalEngine {
       peers: (swarmId) => this.#swarm(swarmId),
       openTransfer: (segment, announce) => this.#openTransfer(segment, announce),
       bufferAheadSec: () => this.#bufferAheadSec(),
-      sleep,
       now: () => performance.now(),
       random: Math.random,
       peerFailed: (segment, peerId, reason) => {

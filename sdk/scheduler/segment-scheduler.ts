@@ -52,8 +52,6 @@ export interface SchedulerDeps {
    */
   openTransfer(segment: SegmentRef, announce: 'now' | 'on-first-byte'): Transfer;
   bufferAheadSec(): number;
-  /** Resolves after `ms`, or at once when `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
   now(): number;
   random(): number;
   /** A peer attempt failed; the scheduler moves on to another peer or to HTTP. */
@@ -177,10 +175,10 @@ export class SegmentScheduler {
         random: deps.random(),
       });
       if (plan.source === 'wait' && plan.reason === 'live-edge') {
-        // The whole wait, even if peers announce the segment meanwhile: one of them will offer
-        // it (a prefetch this load then joins), which spreads the upload better than asking.
+        // Until a peer starts receiving it: that peer relays it as it arrives, so the segment
+        // crosses the swarm one hop per round trip; whoever waits longest meanwhile pays the CDN.
         waited = true;
-        await deps.sleep(plan.timeoutMs, signal);
+        await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, tried);
         continue;
       }
       if (plan.source === 'wait') {
@@ -231,7 +229,7 @@ function settleWithin(sink: PartialSegment, timeoutMs: number, signal: AbortSign
   });
 }
 
-/** The real {@link SchedulerDeps.sleep}. */
+/** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {

@@ -6,7 +6,7 @@ import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 
 const segment = { segmentId: 'seg-1', swarmId: 'swarm', sn: 1, live: false };
 
-function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[]; slept: number[]; dropped: string[] } {
+function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: string[]; transfers: string[]; dropped: string[] } {
   const failures: string[] = [];
   const dropped: string[] = [];
   const transfers: string[] = [];
@@ -18,10 +18,6 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
     peers: () => undefined,
     openTransfer: () => ({ sink: new PartialSegment(), complete: () => transfers.push('complete'), fail: () => transfers.push('fail') }),
     transfers,
-    slept: [] as number[],
-    async sleep(ms: number) {
-      this.slept.push(ms);
-    },
     bufferAheadSec: () => 10,
     now: () => 0,
     random: () => 0,
@@ -102,26 +98,30 @@ describe('segment scheduler', () => {
     assert.deepEqual(peers.asked.map(([id]) => id), ['a']);
   });
 
-  it('for a live segment nobody announced, waits its whole random wait, then asks a peer that announced it meanwhile', async () => {
+  it('for a live segment nobody announced, waits for a peer to start receiving it, at most its random wait, and asks that peer at once', async () => {
     const holders: PeerCandidate[] = [];
-    const d = deps({ bufferAheadSec: () => 8, random: () => 0.5 });
-    d.sleep = async (ms) => {
-      d.slept.push(ms);
+    const waits: number[] = [];
+    const peers = source(holders, async () => new ArrayBuffer(3), async (_id, timeoutMs) => {
+      waits.push(timeoutMs);
       holders.push(holder('first'));
-    };
-    const peers = source(holders, async () => new ArrayBuffer(3));
-    d.peers = () => peers;
+      return true;
+    });
+    const d = deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 });
     const result = await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
-    assert.deepEqual(d.slept, [1000], 'random (0.5) times half of what the buffer spares beyond the margin');
+    assert.deepEqual(waits, [1000], 'random (0.5) times half of what the buffer spares beyond the margin');
     assert.equal(result?.peerId, 'first');
   });
 
   it('goes to HTTP when the live wait ends with nobody announcing', async () => {
-    const peers = source([], async () => new ArrayBuffer(3));
+    const waits: number[] = [];
+    const peers = source([], async () => new ArrayBuffer(3), async (_id, timeoutMs) => {
+      waits.push(timeoutMs);
+      return false;
+    });
     const d = deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 });
     const result = await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
     assert.equal(result, undefined);
-    assert.equal(d.slept.length, 1);
+    assert.deepEqual(waits, [1000]);
   });
 
   it('joins a prefetch of the segment already under way instead of asking again', async () => {
