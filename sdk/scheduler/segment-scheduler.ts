@@ -175,8 +175,9 @@ export class SegmentScheduler {
         random: deps.random(),
       });
       if (plan.source === 'wait' && plan.reason === 'live-edge') {
-        // Until a peer starts receiving it: that peer relays it as it arrives, so the segment
-        // crosses the swarm one hop per round trip; whoever waits longest meanwhile pays the CDN.
+        // Until a peer starts receiving it, whose relay as it arrives makes the segment cross
+        // the swarm about one round trip per hop; a wait that ends first with no such peer pays
+        // the CDN.
         waited = true;
         await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, tried);
         continue;
@@ -226,18 +227,5 @@ function settleWithin(sink: PartialSegment, timeoutMs: number, signal: AbortSign
   ).finally(() => {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
-  });
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -2,7 +2,6 @@
  * The upload rate cap (`uploadBytesPerSec`): a token bucket every upload of the viewer draws
  * from before sending a chunk, so the viewer's uplink stays free for the rest of the page.
  */
-import { sleep } from '../scheduler/segment-scheduler.ts';
 
 export class UploadRateLimiter {
   #tokens: number;
@@ -29,4 +28,17 @@ export class UploadRateLimiter {
     if (this.#tokens >= 0) return;
     await sleep((-this.#tokens / this.bytesPerSec) * 1000, signal);
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
