@@ -77,7 +77,11 @@ async function run(player: Player) {
       offloadViewersOnly: round(1 - (originBytes - integrityBytes) / playerBytes),
       playerBytes,
       stalls: { count: reports.reduce((s, r) => s + r.stalls, 0), seconds: round(reports.reduce((s, r) => s + r.stallSeconds, 0), 2) },
-      startupMs: { median: round(median(reports.map((r) => r.startupMs ?? Infinity)), 0), max: round(Math.max(...reports.map((r) => r.startupMs ?? Infinity)), 0) },
+      startupMs: {
+        median: round(median(reports.map((r) => r.startupMs ?? Infinity)), 0),
+        max: round(Math.max(...reports.map((r) => r.startupMs ?? Infinity)), 0),
+        byViewer: reports.map((r) => round(r.startupMs, 0)),
+      },
       liveLatencySec: stream === 'live' ? { median: round(median(latencies), 2) } : undefined,
       fatalErrors: reports.flatMap((r) => r.fatalErrors),
       segmentsFromPeers: player === 'shoal' ? reports.reduce((s, r) => s + r.shoalLoads.filter((l) => l.source === 'p2p').length, 0) : undefined,
