@@ -14,9 +14,13 @@ export interface ReferenceTracker {
   close(): Promise<void>;
 }
 
-/** Starts bittorrent-tracker's server (WebSocket only, no UDP, HTTP tracker or stats page) on a free port. */
-export async function startReferenceTracker(): Promise<ReferenceTracker> {
-  const server = new Server({ udp: false, http: false, ws: true, stats: false });
+/**
+ * Starts bittorrent-tracker's server (WebSocket only, no UDP, HTTP tracker or stats page) on a
+ * free port. `intervalMs` is its `interval` option (default 10 min; WebSocket clients are told a
+ * fifth of it).
+ */
+export async function startReferenceTracker(options: { intervalMs?: number } = {}): Promise<ReferenceTracker> {
+  const server = new Server({ udp: false, http: false, ws: true, stats: false, ...(options.intervalMs ? { interval: options.intervalMs } : {}) });
   // The server emits 'warning' for every bad request it answers; without a listener nothing happens.
   server.on('error', (err: Error) => console.error('reference tracker error', err));
   server.listen(0, '127.0.0.1');
