@@ -639,4 +639,3 @@ function positive(options: TrackerOptions, name: keyof TrackerOptions, fallback:
   }
   return value;
 }
-
