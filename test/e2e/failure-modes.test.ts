@@ -18,7 +18,7 @@ import { injectPeerFaults, peerFaultCounters, setPeerFault } from '../support/pe
 import {
   openViewer,
   originSha256,
-  PAIRING_WAIT_MS,
+  SDK_PAIRING_WAIT_MS,
   playedFor,
   recordEngine,
   report,
@@ -422,7 +422,7 @@ async function connectedViewer(t: TestContext, stack: Stack, query: string, shoa
   // Which step of the pairing failed, if it does: offers relayed, answered, then connected.
   const tracker = stack.tracker?.stats();
   const signaling = tracker ? `offers relayed ${tracker.offersRelayed}, answers relayed ${tracker.answersRelayed}, announces ${tracker.announces}` : 'tracker out of process';
-  await waitFor(page, `a peer (tracker before it joined: ${signaling})`, PAIRING_WAIT_MS, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected')).catch((error: Error) => {
+  await waitFor(page, `a peer (tracker before it joined: ${signaling})`, SDK_PAIRING_WAIT_MS, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected')).catch((error: Error) => {
     const after = stack.tracker?.stats();
     throw new Error(`${error.message}; tracker after: ${after ? `offers relayed ${after.offersRelayed}, answers relayed ${after.answersRelayed}, announces ${after.announces}` : 'out of process'}`);
   });

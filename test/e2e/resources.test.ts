@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { Page } from 'puppeteer-core';
 import { connectionsOf, describeConnections, trackConnections } from '../support/page-connections.ts';
-import { openViewer, originSha256, PAIRING_WAIT_MS, playedFor, report, startStack, type Stack, type StackOptions, type ViewerOptions, type ViewerReport } from '../support/swarm-harness.ts';
+import { openViewer, originSha256, SDK_PAIRING_WAIT_MS, playedFor, report, startStack, type Stack, type StackOptions, type ViewerOptions, type ViewerReport } from '../support/swarm-harness.ts';
 
 /** Upper bound of one scenario; each takes well under half of it here. */
 const TEST_TIMEOUT_MS = 150_000;
@@ -236,7 +236,7 @@ async function reloadAndServe(t: TestContext, origin: StackOptions['origin'], wa
     (await connectionsOf(a)).some((c) => c.kind === 'WebSocket' && (c.sent ?? 0) > 0),
   );
   const b = await viewer(t, stack, VOD, {}, { beforeLoad: lowestPeerId });
-  await waitFor(b, 'the newcomer meeting the reloaded viewer', PAIRING_WAIT_MS, () => ((window as any).Shoal.instances[0]?.stats().peers ?? 0) > 0);
+  await waitFor(b, 'the newcomer meeting the reloaded viewer', SDK_PAIRING_WAIT_MS, () => ((window as any).Shoal.instances[0]?.stats().peers ?? 0) > 0);
   await waitFor(b, 'a segment from the reloaded viewer', 20_000, () => (window as any).shoalLoads.some((l: { source: string }) => l.source === 'p2p'));
   await playedFor(b, 4);
   const [ra, rb] = await Promise.all([report(a), verifiedReport(b)]);

@@ -17,6 +17,15 @@ import { chromiumArgs, findChromium } from './chromium-path.mjs';
  */
 export const PAIRING_WAIT_MS = 30_000;
 
+/**
+ * How long a viewer running Shoal's SDK gets to meet another. A pair whose connection fails
+ * after the tracker relayed the answer (one CI run in several) meets again only once the SDK
+ * reconnects to the tracker (after 20 s alone), trystero announces on the new socket (about
+ * 3 s) and the other viewer announces next (within 15 s, the tracker's interval for a peer short
+ * of partners): about 38 s.
+ */
+export const SDK_PAIRING_WAIT_MS = 45_000;
+
 export interface Stack {
   tracker: RunningTracker | undefined;
   origin: RunningOrigin;
