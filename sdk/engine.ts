@@ -393,6 +393,7 @@ export class ShoalEngine {
         },
         misbehaved: (peerId, reason) => this.#dropForGood(peerId, reason),
         offered: (peerId, segmentId, seq) => this.#maybePrefetch(swarmId, peerId, segmentId, seq),
+        unresponsive: (peerId) => this.#log(`peer ${peerId} said nothing since it connected in ${swarmId}: its side never opened; connection closed`),
       },
     });
   }

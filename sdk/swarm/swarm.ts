@@ -51,6 +51,8 @@ export interface SwarmListener {
   misbehaved(peerId: string, reason: string): void;
   /** A peer offered a live segment it holds or receives, with a free upload slot for us. */
   offered(peerId: string, segmentId: string, seq: number): void;
+  /** A peer said nothing since it connected: its side of the connection never opened, and it has been dropped. */
+  unresponsive(peerId: string): void;
 }
 
 export interface SwarmOptions {
@@ -63,7 +65,18 @@ export interface SwarmOptions {
   uploadRate?: UploadRateLimiter;
   listener: SwarmListener;
   now: () => number;
+  /** How long a new peer has to send its first message before it is dropped; default {@link PEER_HELLO_TIMEOUT_MS}. */
+  helloTimeoutMs?: number;
 }
+
+/**
+ * Every peer sends its list of held segments the moment it sees a connection (see
+ * `#onPeerJoin`), so a peer silent this long after connecting never saw the connection: its
+ * trystero handshake failed (trystero gives up after 10 s) while this side's passed. trystero
+ * then keeps its end open for two minutes for its other rooms, so this side holds a peer that
+ * will never answer, and the pair cannot meet again. Closing the connection ends both sides.
+ */
+export const PEER_HELLO_TIMEOUT_MS = 15_000;
 
 interface RemotePeer {
   have: Set<string>;
@@ -72,6 +85,10 @@ interface RemotePeer {
   activeRequests: number;
   /** Uploads to this peer in flight or queued, by the peer's request id. */
   uploads: Map<number, AbortController>;
+  /** Whether anything came from the peer since it connected. */
+  heard: boolean;
+  /** Drops the peer if it stays silent (see {@link PEER_HELLO_TIMEOUT_MS}). */
+  helloTimer: ReturnType<typeof setTimeout>;
 }
 
 interface PendingRequest {
@@ -311,6 +328,7 @@ export class Swarm {
     for (const request of [...this.#pending.values()]) request.fail('disconnected');
     for (const peer of this.#peers.values()) for (const upload of peer.uploads.values()) upload.abort();
     const peerIds = [...this.#peers.keys()];
+    for (const peer of this.#peers.values()) clearTimeout(peer.helloTimer);
     this.#peers.clear();
     for (const peerId of peerIds) this.options.listener.peerDisconnected(peerId);
     const connections = this.#room.getPeers?.() ?? {};
@@ -323,7 +341,14 @@ export class Swarm {
 
   #onPeerJoin(peerId: string): void {
     if (this.#closed || this.#peers.has(peerId)) return;
-    this.#peers.set(peerId, { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map() });
+    const helloTimer = setTimeout(() => {
+      if (this.#peers.get(peerId) !== peer || peer.heard) return;
+      this.disconnect(peerId);
+      this.options.listener.unresponsive(peerId);
+    }, this.options.helloTimeoutMs ?? PEER_HELLO_TIMEOUT_MS);
+    (helloTimer as { unref?: () => void }).unref?.();
+    const peer: RemotePeer = { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map(), heard: false, helloTimer };
+    this.#peers.set(peerId, peer);
     this.options.listener.peerConnected(peerId);
     for (const wake of [...this.#peerWaiters]) wake();
     const ids = [...this.#announced];
@@ -337,6 +362,7 @@ export class Swarm {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
     this.#peers.delete(peerId);
+    clearTimeout(peer.helloTimer);
     for (const upload of peer.uploads.values()) upload.abort();
     for (const request of [...this.#pending.values()]) if (request.peerId === peerId) request.fail('disconnected');
     this.options.listener.peerDisconnected(peerId);
@@ -356,6 +382,7 @@ export class Swarm {
   #onControl(peerId: string, raw: unknown): void {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
+    peer.heard = true;
     const parsed = parseControlMessage(raw);
     if (!parsed.ok) {
       this.#dropPeer(peerId, parsed.reason);

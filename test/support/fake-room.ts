@@ -19,6 +19,8 @@ export class FakeRoomBus {
   readonly rooms = new Map<string, FakeRoom>();
   tamper: ((from: string, action: string, data: unknown, metadata: unknown) => { data: unknown; metadata: unknown } | undefined) | undefined;
   delivered = 0;
+  /** Connections closed through a room's `getPeers()`, as `closer-peer`. */
+  readonly closedConnections: string[] = [];
 
   join(peerId: string): Room {
     const self: FakeRoom = { peerId, actions: new Map(), onPeerJoin: null, onPeerLeave: null, left: false };
@@ -45,6 +47,9 @@ export class FakeRoomBus {
       set onPeerLeave(handler: (peerId: string) => void) {
         self.onPeerLeave = handler;
       },
+      getPeers() {
+        return Object.fromEntries([...bus.rooms.keys()].filter((id) => id !== peerId).map((id) => [id, { close: () => bus.closedConnections.push(`${peerId}-${id}`) }]));
+      },
       async leave() {
         self.left = true;
         bus.rooms.delete(peerId);
@@ -52,6 +57,14 @@ export class FakeRoomBus {
       },
     };
     return room as unknown as Room;
+  }
+
+  /**
+   * Tells `to` that `peer` connected, and not the other way round: the state trystero leaves
+   * when the handshake passes on one side and times out on the other.
+   */
+  introduce(to: string, peer: string): void {
+    this.rooms.get(to)?.onPeerJoin?.(peer);
   }
 
   /** Introduces every pair of joined rooms, as trystero does once connections are up. */

@@ -12,6 +12,10 @@
  *   35          progress
  *   36-         payload: the send's JSON metadata, or up to 16 KiB - 36 of its bytes
  * A Shoal chunk is thus one metadata message and then its bytes in one or two messages.
+ *
+ * One fault touches trystero's own messages instead: `drop-handshake-ready` swallows the
+ * message (action `@_hsready`) that tells the peer this side's handshake passed, so the peer's
+ * handshake times out while this side's passes.
  */
 import type { Page } from 'puppeteer-core';
 
@@ -21,13 +25,17 @@ export type PeerFault =
   /** `after` more segment-data messages go out, then none (the connection stays up). */
   | { mode: 'drop'; after: number }
   /** Every segment-data message carrying media bytes has one byte changed inside a TS packet's payload. */
-  | { mode: 'corrupt' };
+  | { mode: 'corrupt' }
+  /** The next `count` handshake-ready messages are not sent; segment data goes out untouched. */
+  | { mode: 'drop-handshake-ready'; count: number };
 
 export interface PeerFaultCounters {
   /** Segment-data messages sent (metadata included), untouched or corrupted. */
   sent: number;
   dropped: number;
   corrupted: number;
+  /** Handshake-ready messages not sent. */
+  handshakesSpoiled: number;
 }
 
 /** Wraps `RTCDataChannel.prototype.send` in every document the page loads; the fault starts as `pass`. */
@@ -37,28 +45,34 @@ export async function injectPeerFaults(page: Page): Promise<void> {
   await page.evaluateOnNewDocument('globalThis.__name ??= (fn) => fn;');
   await page.evaluateOnNewDocument(() => {
     const ACTION = new TextEncoder().encode('shoal-dat');
+    const HANDSHAKE_READY = new TextEncoder().encode('@_hsready');
     const HEADER_BYTES = 36;
     const PIECE_BYTES = 16 * 1024 - HEADER_BYTES;
     const TS_PACKET_BYTES = 188;
     /** Far enough into a TS packet to miss its 4-byte header and any PCR: the stream still parses. */
     const CORRUPT_AT_IN_PACKET = 100;
-    const state = { fault: { mode: 'pass' } as { mode: string; after?: number }, sent: 0, dropped: 0, corrupted: 0, sinceSet: 0 };
+    const state = { fault: { mode: 'pass' } as { mode: string; after?: number; count?: number }, sent: 0, dropped: 0, corrupted: 0, handshakesSpoiled: 0, sinceSet: 0, spoiledSinceSet: 0 };
     (window as any).peerFaults = state;
     /** Where each send's bytes start in the segment, per channel and nonce, from its metadata. */
     const sends = new WeakMap<RTCDataChannel, Map<number, { offset: number; pieces: number }>>();
 
-    const isActionAt = (b: Uint8Array, at: number) =>
-      b.byteLength >= at + HEADER_BYTES && ACTION.every((c, i) => b[at + i] === c) && b[at + ACTION.byteLength] === 0;
-    const actionStart = (b: Uint8Array): number => {
-      if (isActionAt(b, 0)) return 0;
+    const isActionAt = (b: Uint8Array, at: number, action: Uint8Array) =>
+      b.byteLength >= at + HEADER_BYTES && action.every((c, i) => b[at + i] === c) && b[at + action.byteLength] === 0;
+    const actionStart = (b: Uint8Array, action = ACTION): number => {
+      if (isActionAt(b, 0, action)) return 0;
       const roomFramed = b[0] === 1 && b.byteLength > 3 ? 3 + (((b[1] as number) << 8) | (b[2] as number)) : -1;
-      return roomFramed > 0 && isActionAt(b, roomFramed) ? roomFramed : -1;
+      return roomFramed > 0 && isActionAt(b, roomFramed, action) ? roomFramed : -1;
     };
 
     const send = RTCDataChannel.prototype.send as (this: RTCDataChannel, data: unknown) => void;
     RTCDataChannel.prototype.send = function (this: RTCDataChannel, data: unknown) {
       const bytes =
         data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined;
+      if (bytes && state.fault.mode === 'drop-handshake-ready' && state.spoiledSinceSet < (state.fault.count ?? 0) && actionStart(bytes, HANDSHAKE_READY) >= 0) {
+        state.spoiledSinceSet++;
+        state.handshakesSpoiled++;
+        return undefined;
+      }
       const at = bytes ? actionStart(bytes) : -1;
       if (!bytes || at < 0) return send.call(this, data);
       if (state.fault.mode === 'drop' && state.sinceSet >= (state.fault.after ?? 0)) {
@@ -98,12 +112,13 @@ export async function setPeerFault(page: Page, fault: PeerFault): Promise<void> 
     const state = (window as any).peerFaults;
     state.fault = next;
     state.sinceSet = 0;
+    state.spoiledSinceSet = 0;
   }, fault);
 }
 
 export async function peerFaultCounters(page: Page): Promise<PeerFaultCounters> {
   return page.evaluate(() => {
-    const { sent, dropped, corrupted } = (window as any).peerFaults;
-    return { sent, dropped, corrupted };
+    const { sent, dropped, corrupted, handshakesSpoiled } = (window as any).peerFaults;
+    return { sent, dropped, corrupted, handshakesSpoiled };
   });
 }

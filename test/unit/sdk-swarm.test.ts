@@ -13,7 +13,7 @@ function segment(bytes: number, seed: number): ArrayBuffer {
   return data.buffer;
 }
 
-function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; maxUploads?: number } = {}) {
+function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; maxUploads?: number; helloTimeoutMs?: number } = {}) {
   const cache = new MemorySegmentCache(100_000_000);
   const arriving = new Map<string, PartialSegment>();
   const events: string[] = [];
@@ -25,10 +25,18 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; m
     uploadedWhole: (bytes) => events.push(`uploaded whole ${bytes}`),
     misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
     offered: (id, segmentId, seq) => events.push(`offered ${id} ${segmentId} ${seq}`),
+    unresponsive: (id) => events.push(`unresponsive ${id}`),
   };
   const source = (id: string) => cache.get(id) ?? arriving.get(id);
   const uploadSlots = new UploadSlots(() => options.maxUploads ?? 4, () => 0);
-  const swarm = new Swarm('swarm', bus.join(peerId), { uploadSlots, source, upload: () => options.upload ?? true, listener, now: () => performance.now() });
+  const swarm = new Swarm('swarm', bus.join(peerId), {
+    uploadSlots,
+    source,
+    upload: () => options.upload ?? true,
+    listener,
+    now: () => performance.now(),
+    ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
+  });
   const hold = (id: string, data: ArrayBuffer) => {
     cache.put(id, data);
     swarm.announce(id, 1);
@@ -214,5 +222,27 @@ describe('swarm over a fake room', () => {
     assert.equal(a.swarm.offer('seg-5', 5), false, 'C announced it, B was offered it already');
     await until(() => b.events.includes('offered A seg-5 5'));
     assert.ok(!c.events.some((e) => e.startsWith('offered')));
+  });
+
+  it('drops a peer that says nothing after connecting, closing the connection, as when its handshake failed', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A', { helloTimeoutMs: 50 });
+    viewer(bus, 'B', { helloTimeoutMs: 50 });
+    bus.introduce('A', 'B');
+    await until(() => a.events.includes('unresponsive B'));
+    assert.deepEqual(a.events, ['join B', 'leave B', 'unresponsive B']);
+    assert.deepEqual(bus.closedConnections, ['A-B'], 'the connection is closed, so that B learns it is over too');
+    assert.equal(a.swarm.peerCount, 0);
+  });
+
+  it('keeps a peer that greeted it, however quiet it is afterwards', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A', { helloTimeoutMs: 20 });
+    const b = viewer(bus, 'B', { helloTimeoutMs: 20 });
+    bus.connectAll();
+    // Nothing to await: the timeout must pass without effect; five of them do.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual([a.events, b.events], [['join B'], ['join A']]);
+    assert.deepEqual(bus.closedConnections, []);
   });
 });

@@ -16,6 +16,7 @@ const listener: SwarmListener = {
   uploadedWhole() {},
   misbehaved() {},
   offered() {},
+  unresponsive() {},
 };
 
 function swarmOf(bus: FakeRoomBus, peerId: string, upload: boolean) {
