@@ -99,7 +99,9 @@ describe('failure modes, in real Chromium viewers', () => {
       assertPlayedCleanly(r, `viewer ${i}`);
       assertOriginBytes(stack, r, `viewer ${i}`);
     }
-    for (const r of reports.slice(0, 2)) assert.deepEqual(events(r, 'peer-disconnected'), [], 'peers stay connected without the tracker');
+    for (const [i, r] of reports.slice(0, 2).entries()) {
+      assert.deepEqual(events(r, 'peer-disconnected').filter((e) => e.at > killedAt[i]!), [], 'peers stay connected without the tracker');
+    }
     assert.ok(p2pAfterRestart.some((n) => n > 0), `segments between the viewers that kept their connections, after the restart: ${p2pAfterRestart}`);
     const newcomerReport = reports[2]!;
     assert.ok((newcomerReport.stats?.p2pBytes ?? 0) + (newcomerReport.stats?.uploadedBytes ?? 0) > 0, 'the newcomer exchanged segments with peers');
@@ -116,11 +118,11 @@ describe('failure modes, in real Chromium viewers', () => {
 
     // A closed page says no goodbye: the downloader learns of it from ICE (about 5 s) plus
     // trystero's grace for a disconnected peer (5 s), about 10 s here.
-    await waitFor(downloader, 'the peer gone', 30_000, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-disconnected'));
+    await waitFor(downloader, 'the peer gone', 30_000, (since: number) => (window as any).shoalEvents.some((e: any) => e.name === 'peer-disconnected' && e.at > since), leftAt);
     await playedFor(downloader, 8);
     const r = await verifiedReport(downloader);
     const fallbacks = events(r, 'peer-fallback');
-    const gone = events(r, 'peer-disconnected')[0]!;
+    const gone = events(r, 'peer-disconnected').find((e) => e.at > leftAt)!;
     logScenario('peer leaves mid-transfer', [r], {
       uploaderCounters: counters,
       fallbacks: fallbacks.map((e) => `${Math.round(e.at - leftAt)} ms: ${segmentIndex(e.segmentId!)} ${e.reason}`),
@@ -170,7 +172,7 @@ describe('failure modes, in real Chromium viewers', () => {
     // Either the victim drops the liar, or (without verification) takes a few of its segments.
     await waitFor(victim, 'the liar dropped, or segments taken from it', 20_000, (since: number) => {
       const w = window as any;
-      return w.shoalEvents.some((e: any) => e.name === 'peer-disconnected') || w.shoalLoads.filter((l: any) => l.source === 'p2p' && l.at > since).length >= 3;
+      return w.shoalEvents.some((e: any) => e.name === 'peer-disconnected' && e.at > since) || w.shoalLoads.filter((l: any) => l.source === 'p2p' && l.at > since).length >= 3;
     }, seekedAt);
 
     // The liar comes back with the same peer id: in the other rendition's swarm, where the
@@ -188,7 +190,9 @@ describe('failure modes, in real Chromium viewers', () => {
     const r = await verifiedReport(victim);
     const liarReport = await report(liar);
     const liarIds = new Set(events(r, 'peer-connected').map((e) => e.peerId));
-    const dropped = events(r, 'peer-disconnected')[0];
+    // After the seek: a pairing whose handshake passed on one side only ends in a disconnect
+    // before it (see the one-sided handshake scenario), and the two meet again.
+    const dropped = events(r, 'peer-disconnected').find((e) => e.at > seekedAt);
     logScenario('peer sends wrong bytes', [r], {
       corruptedMessages: (await peerFaultCounters(liar)).corrupted,
       p2pAfterSeek: r.shoalLoads.filter((l) => l.source === 'p2p' && l.at > seekedAt).map((l) => segmentIndex(l.segmentId)),
