@@ -20,7 +20,9 @@ export interface PeerSource {
   waitForPeer(timeoutMs: number, signal: AbortSignal): Promise<boolean>;
   holdersOf(segmentId: string): PeerCandidate[];
   /** Resolves true as soon as a peer not in `exclude` announces `segmentId`, false after `timeoutMs`. */
-  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: ReadonlySet<string>): Promise<boolean>;
+  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: { has(peerId: string): boolean }): Promise<boolean>;
+  /** How many times `peerId` offered `segmentId` to this viewer (a peer that was busy offers its freed slot). */
+  offersFrom(segmentId: string, peerId: string): number;
   /** Fetches from one peer into `sink`, which others may already be reading from. */
   request(
     peerId: string,
@@ -152,6 +154,11 @@ export class SegmentScheduler {
       return data ? { source: 'p2p', data, startedAt, firstByteAt: startedAt, endedAt: deps.now() } : 'failed';
     };
     const tried = new Set<string>();
+    /** Peers that answered busy, with the offers of theirs counted when they did. */
+    const busy = new Map<string, number>();
+    const excluded = {
+      has: (peerId: string) => tried.has(peerId) && !(busy.has(peerId) && swarm.offersFrom(segment.segmentId, peerId) > (busy.get(peerId) as number)),
+    };
     let waited = false;
     while (tried.size < MAX_PEER_ATTEMPTS && !signal.aborted) {
       const joined = await joinPrefetch();
@@ -160,7 +167,7 @@ export class SegmentScheduler {
       const elapsedMs = deps.now() - startedAt;
       const plan = planSegmentLoad({
         cached: false,
-        holders: swarm.holdersOf(segment.segmentId).filter((p) => !tried.has(p.id)),
+        holders: swarm.holdersOf(segment.segmentId).filter((p) => !excluded.has(p.id)),
         // VOD viewers with a long buffer fetch far ahead, at about the same moments as the
         // viewers near them: they coordinate like live viewers.
         live: (segment.live || bufferAheadSec >= VOD_COORDINATION_BUFFER_SEC) && !waited,
@@ -179,15 +186,16 @@ export class SegmentScheduler {
         // the swarm about one round trip per hop; a wait that ends first with no such peer pays
         // the CDN.
         waited = true;
-        await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, tried);
+        await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, excluded);
         continue;
       }
       if (plan.source === 'wait') {
-        if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, tried))) return undefined;
+        if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, excluded))) return undefined;
         continue;
       }
       if (plan.source !== 'peer' || plan.timeoutMs < deps.config.peerFirstByteTimeoutMs) return undefined;
       tried.add(plan.peerId);
+      busy.delete(plan.peerId);
       const transfer = deps.openTransfer(segment, 'on-first-byte');
       deps.expectFromPeer(segment.segmentId);
       try {
@@ -208,6 +216,7 @@ export class SegmentScheduler {
         continue;
       } catch (error) {
         transfer.fail();
+        if ((error as { failure?: unknown } | undefined)?.failure === 'busy') busy.set(plan.peerId, swarm.offersFrom(segment.segmentId, plan.peerId));
         deps.peerFailed(segment, plan.peerId, error instanceof Error ? error.message : String(error));
       }
     }

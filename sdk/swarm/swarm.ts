@@ -127,6 +127,8 @@ export class Swarm {
   readonly #announcedLoading = new Set<string>();
   /** Peers each recent segment was offered to. */
   readonly #offered = new Map<string, Set<string>>();
+  /** How many times each peer offered each recent segment to this viewer. */
+  readonly #offersReceived = new Map<string, Map<string, number>>();
   /** Callers waiting for a peer to announce a segment. */
   readonly #holderWaiters = new Map<string, Set<(peerId: string) => void>>();
   #nextRequestId = 1;
@@ -193,7 +195,7 @@ export class Swarm {
    * Resolves true as soon as a peer not in `exclude` announces `segmentId` (or already has),
    * false after `timeoutMs`.
    */
-  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: ReadonlySet<string> = new Set()): Promise<boolean> {
+  waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: { has(peerId: string): boolean } = new Set()): Promise<boolean> {
     if (this.holdersOf(segmentId).some((p) => !exclude.has(p.id))) return Promise.resolve(true);
     if (signal.aborted || this.#closed) return Promise.resolve(false);
     return new Promise((resolve) => {
@@ -250,6 +252,14 @@ export class Swarm {
     offered.add(target);
     this.#sendControlTo(target, { t: 'offer', id: segmentId, seq });
     return true;
+  }
+
+  /**
+   * How many times `peerId` offered `segmentId` to this viewer: a peer offers as an upload slot
+   * frees, so one that answered busy may be asked again once it offered since.
+   */
+  offersFrom(segmentId: string, peerId: string): number {
+    return this.#offersReceived.get(segmentId)?.get(peerId) ?? 0;
   }
 
   /** Tells peers these segments are gone from this viewer (evicted, or their loading failed). */
@@ -427,10 +437,19 @@ export class Swarm {
         }
         break;
       }
-      case 'offer':
+      case 'offer': {
         if (!peer.have.has(message.id)) peer.loading.add(message.id);
+        let offers = this.#offersReceived.get(message.id);
+        if (!offers) {
+          this.#offersReceived.set(message.id, (offers = new Map()));
+          if (this.#offersReceived.size > OFFERED_SEGMENTS_REMEMBERED) this.#offersReceived.delete(this.#offersReceived.keys().next().value as string);
+        }
+        offers.set(peerId, (offers.get(peerId) ?? 0) + 1);
         this.options.listener.offered(peerId, message.id, message.seq);
+        // Someone waiting for this segment may take the offer, though the peer was busy before.
+        this.#wakeHolderWaiters(message.id, peerId);
         break;
+      }
       case 'busy': {
         const request = this.#pending.get(message.rid);
         if (request?.peerId === peerId) request.fail('busy');

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { PeerCandidate } from '../../sdk/scheduler/plan.ts';
 import { SegmentScheduler, type PeerSource, type SchedulerDeps } from '../../sdk/scheduler/segment-scheduler.ts';
 import { PartialSegment } from '../../sdk/store/partial-segment.ts';
+import { PeerRequestError } from '../../sdk/swarm/swarm.ts';
 
 const segment = { segmentId: 'seg-1', swarmId: 'swarm', sn: 1, live: false };
 
@@ -44,6 +45,7 @@ function source(
     waitForPeer: async () => true,
     waitForHolder,
     holdersOf: () => holders,
+    offersFrom: () => 0,
     request: async (peerId, _id, options) => {
       asked.push([peerId, options.timeoutMs]);
       return { data: await answer(peerId, options.timeoutMs), startedAt: 0, firstByteAt: 1, endedAt: 2 };
@@ -122,6 +124,50 @@ describe('segment scheduler', () => {
     const result = await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
     assert.equal(result, undefined);
     assert.deepEqual(waits, [1000]);
+  });
+
+  it('asks a holder that answered busy again once it has offered the segment since (a slot of its freed), and not before', async () => {
+    let offers = 0;
+    const seen: boolean[] = [];
+    const answers = ['busy', 'data'];
+    const peers = source(
+      [holder('a', 1e6)],
+      async () => {
+        if (answers.shift() === 'busy') throw new PeerRequestError('busy', 'a');
+        return new ArrayBuffer(4);
+      },
+      async (_id, _timeoutMs, _signal, exclude) => {
+        seen.push(exclude.has('a'));
+        offers++;
+        seen.push(exclude.has('a'));
+        return !exclude.has('a');
+      },
+    );
+    peers.offersFrom = () => offers;
+    const result = await new SegmentScheduler(deps({ peers: () => peers })).fetchWithoutHttp(segment, new AbortController().signal);
+    assert.equal(result?.peerId, 'a');
+    assert.deepEqual(peers.asked.map(([id]) => id), ['a', 'a']);
+    assert.deepEqual(seen, [true, false], 'excluded after the busy answer, eligible once it offered');
+  });
+
+  it('does not ask a holder that answered busy again without an offer from it, nor one that failed otherwise', async () => {
+    for (const failure of ['busy', 'timeout'] as const) {
+      let offers = 0;
+      const peers = source(
+        [holder('a', 1e6)],
+        async () => {
+          throw new PeerRequestError(failure, 'a');
+        },
+        async (_id, _timeoutMs, _signal, exclude) => {
+          if (failure === 'timeout') offers++;
+          return !exclude.has('a');
+        },
+      );
+      peers.offersFrom = () => offers;
+      const result = await new SegmentScheduler(deps({ peers: () => peers })).fetchWithoutHttp(segment, new AbortController().signal);
+      assert.equal(result, undefined, failure);
+      assert.deepEqual(peers.asked.map(([id]) => id), ['a'], failure);
+    }
   });
 
   it('joins a prefetch of the segment already under way instead of asking again', async () => {

@@ -224,6 +224,21 @@ describe('swarm over a fake room', () => {
     assert.ok(!c.events.some((e) => e.startsWith('offered')));
   });
 
+  it('counts the offers each peer made of a segment, and an offer wakes a waiter that had that peer excluded until it offered', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A');
+    const b = viewer(bus, 'B');
+    bus.connectAll();
+    a.receive('seg-7');
+    await until(() => b.swarm.holdersOf('seg-7').length === 1);
+    const busyUntilOffered = { has: (id: string) => id === 'A' && b.swarm.offersFrom('seg-7', 'A') === 0 };
+    const found = b.swarm.waitForHolder('seg-7', 5000, new AbortController().signal, busyUntilOffered);
+    assert.equal(a.swarm.offer('seg-7', 7), true);
+    assert.equal(await found, true);
+    assert.equal(b.swarm.offersFrom('seg-7', 'A'), 1);
+    assert.equal(b.swarm.offersFrom('seg-8', 'A'), 0);
+  });
+
   it('drops a peer that says nothing after connecting, closing the connection, as when its handshake failed', async () => {
     const bus = new FakeRoomBus();
     const a = viewer(bus, 'A', { helloTimeoutMs: 50 });
