@@ -352,7 +352,7 @@ export class Swarm {
   #onPeerJoin(peerId: string): void {
     if (this.#closed || this.#peers.has(peerId)) return;
     const helloTimer = setTimeout(() => {
-      if (this.#peers.get(peerId) !== peer || peer.heard) return;
+      if (this.#peers.get(peerId) !== peer) return;
       this.disconnect(peerId);
       this.options.listener.unresponsive(peerId);
     }, this.options.helloTimeoutMs ?? PEER_HELLO_TIMEOUT_MS);
@@ -392,7 +392,10 @@ export class Swarm {
   #onControl(peerId: string, raw: unknown): void {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
-    peer.heard = true;
+    if (!peer.heard) {
+      peer.heard = true;
+      clearTimeout(peer.helloTimer);
+    }
     const parsed = parseControlMessage(raw);
     if (!parsed.ok) {
       this.#dropPeer(peerId, parsed.reason);
