@@ -82,7 +82,7 @@ async function run(player: Player) {
         max: round(Math.max(...reports.map((r) => r.startupMs ?? Infinity)), 0),
         byViewer: reports.map((r) => round(r.startupMs, 0)),
       },
-      liveLatencySec: stream === 'live' ? { median: round(median(latencies), 2) } : undefined,
+      liveLatencySec: stream === 'live' ? { median: round(median(latencies), 2), byViewer: reports.map((r) => round(r.liveLatencySec, 2)) } : undefined,
       fatalErrors: reports.flatMap((r) => r.fatalErrors),
       segmentsFromPeers: player === 'shoal' ? reports.reduce((s, r) => s + r.shoalLoads.filter((l) => l.source === 'p2p').length, 0) : undefined,
       segmentsOverHttp: player === 'shoal' ? reports.reduce((s, r) => s + r.shoalLoads.filter((l) => l.source === 'http').length, 0) : undefined,
