@@ -260,6 +260,8 @@ describe('failure modes, in real Chromium viewers', () => {
     await waitFor(first, 'the first dropping the silent peer', 30_000, (since: number) => (window as any).shoalEvents.some((e: any) => e.name === 'peer-disconnected' && e.at > since), connectedAt);
     // Then the pair meets like any other: tracker reconnects, offers, a handshake both ways.
     await waitFor(second, 'the two meeting', SDK_PAIRING_WAIT_MS + 20_000, () => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected'));
+    // Each side's handshake ends when the other's "passed" arrives: the first may see it a moment later.
+    await waitFor(first, 'the first meeting the second again', 10_000, (since: number) => (window as any).shoalEvents.some((e: any) => e.name === 'peer-connected' && e.at > since), connectedAt);
 
     const reports = await Promise.all([first, second].map(verifiedReport));
     const [firstReport, secondReport] = reports as [ViewerReport, ViewerReport];
