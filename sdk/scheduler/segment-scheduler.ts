@@ -157,7 +157,7 @@ export class SegmentScheduler {
     /** Peers that answered busy, with the offers of theirs counted when they did. */
     const busy = new Map<string, number>();
     const excluded = {
-      has: (peerId: string) => tried.has(peerId) && !(busy.has(peerId) && swarm.offersFrom(segment.segmentId, peerId) > (busy.get(peerId) as number)),
+      has: (peerId: string) => tried.has(peerId) && !(swarm.offersFrom(segment.segmentId, peerId) > (busy.get(peerId) ?? Infinity)),
     };
     let waited = false;
     while (tried.size < MAX_PEER_ATTEMPTS && !signal.aborted) {

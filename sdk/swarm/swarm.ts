@@ -85,9 +85,7 @@ interface RemotePeer {
   activeRequests: number;
   /** Uploads to this peer in flight or queued, by the peer's request id. */
   uploads: Map<number, AbortController>;
-  /** Whether anything came from the peer since it connected. */
-  heard: boolean;
-  /** Drops the peer if it stays silent (see {@link PEER_HELLO_TIMEOUT_MS}). */
+  /** Drops the peer if it stays silent (see {@link PEER_HELLO_TIMEOUT_MS}); cleared by its first message. */
   helloTimer: ReturnType<typeof setTimeout>;
 }
 
@@ -336,9 +334,11 @@ export class Swarm {
     if (this.#closed) return;
     this.#closed = true;
     for (const request of [...this.#pending.values()]) request.fail('disconnected');
-    for (const peer of this.#peers.values()) for (const upload of peer.uploads.values()) upload.abort();
+    for (const peer of this.#peers.values()) {
+      clearTimeout(peer.helloTimer);
+      for (const upload of peer.uploads.values()) upload.abort();
+    }
     const peerIds = [...this.#peers.keys()];
-    for (const peer of this.#peers.values()) clearTimeout(peer.helloTimer);
     this.#peers.clear();
     for (const peerId of peerIds) this.options.listener.peerDisconnected(peerId);
     const connections = this.#room.getPeers?.() ?? {};
@@ -357,7 +357,7 @@ export class Swarm {
       this.options.listener.unresponsive(peerId);
     }, this.options.helloTimeoutMs ?? PEER_HELLO_TIMEOUT_MS);
     (helloTimer as { unref?: () => void }).unref?.();
-    const peer: RemotePeer = { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map(), heard: false, helloTimer };
+    const peer: RemotePeer = { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map(), helloTimer };
     this.#peers.set(peerId, peer);
     this.options.listener.peerConnected(peerId);
     for (const wake of [...this.#peerWaiters]) wake();
@@ -392,10 +392,7 @@ export class Swarm {
   #onControl(peerId: string, raw: unknown): void {
     const peer = this.#peers.get(peerId);
     if (!peer) return;
-    if (!peer.heard) {
-      peer.heard = true;
-      clearTimeout(peer.helloTimer);
-    }
+    clearTimeout(peer.helloTimer);
     const parsed = parseControlMessage(raw);
     if (!parsed.ok) {
       this.#dropPeer(peerId, parsed.reason);
