@@ -37,6 +37,9 @@ const stream = params.get('stream') === 'vod' ? 'vod' : 'live';
 const verify = params.has('verify');
 // `?level=N` pins rendition N (0 is the lowest bitrate) and turns ABR off.
 const level = params.has('level') ? Number(params.get('level')) : undefined;
+// `?maxBuffer=S` keeps at most S seconds buffered ahead. hls.js otherwise fills a low-bitrate
+// VOD whole: up to 60 MB, at most 600 s.
+const maxBuffer = params.has('maxBuffer') ? Number(params.get('maxBuffer')) : undefined;
 const video = document.getElementById('video') as HTMLVideoElement;
 
 async function sha256(data: ArrayBuffer): Promise<string> {
@@ -46,7 +49,11 @@ async function sha256(data: ArrayBuffer): Promise<string> {
 
 function createHls(): any {
   // Verification hashes the payload hls.js receives; its transmux worker would take it first.
-  const hls = new Hls({ ...(verify ? { enableWorker: false } : {}), ...(level !== undefined ? { startLevel: level } : {}) });
+  const hls = new Hls({
+    ...(verify ? { enableWorker: false } : {}),
+    ...(level !== undefined ? { startLevel: level } : {}),
+    ...(maxBuffer !== undefined ? { maxBufferLength: maxBuffer, maxMaxBufferLength: maxBuffer } : {}),
+  });
   hls.on(Hls.Events.FRAG_LOADED, (_event: unknown, data: any) => {
     const record: FragmentRecord = { url: data.frag.url, bytes: data.frag.stats.total };
     demo.fragments.push(record);
