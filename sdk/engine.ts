@@ -424,8 +424,12 @@ export class ShoalEngine {
       sink,
       complete: (data) => {
         if (sink.state !== 'loading') return;
-        sink.complete();
+        const whole = sink.complete();
         settle();
+        if (!whole) {
+          if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
+          return;
+        }
         this.#uplink.segmentBytes = data.byteLength;
         // A copy: hls.js may transfer the buffer it gets to its worker before the write runs.
         if (!segment.live && !this.#storeOff) {

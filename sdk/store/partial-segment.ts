@@ -1,13 +1,22 @@
 /**
- * A segment still arriving, over HTTP or from a peer, that can already be relayed: readers get
- * the chunks received so far, then each new one as it lands. This is what lets a live segment
- * cross the swarm in about one transfer time instead of one transfer per hop.
+ * A segment still arriving, over HTTP or from peers, that can already be relayed: readers get
+ * the bytes received so far, then more as they land. This is what lets a live segment cross the
+ * swarm in about one transfer time instead of one transfer per hop.
  *
- * Lifecycle: created (size unknown) -> `start(total)` -> `append(chunk)`... -> `complete()`,
- * or `fail()` at any point.
+ * Once its size is known the bytes may arrive in any order (several peers each sending a part,
+ * see `write`), and a reader of a byte range gets it in order as it fills. Before that (HTTP
+ * without `Content-Length`) they can only be appended.
+ *
+ * Lifecycle: created (size unknown) -> `start(total)` -> `append(chunk)` or
+ * `write(offset, chunk)`... -> `complete()`, or `fail()` at any point.
  */
 export class PartialSegment {
+  /** Chunks appended before the size was known. */
   #chunks: Uint8Array[] = [];
+  /** The whole segment's bytes, allocated once the size is known. */
+  #bytes: Uint8Array | undefined;
+  /** Byte ranges of `#bytes` received, sorted and disjoint: [start, end). */
+  #filled: Array<[number, number]> = [];
   #received = 0;
   #total: number | undefined;
   #state: 'loading' | 'complete' | 'failed' = 'loading';
@@ -21,37 +30,96 @@ export class PartialSegment {
     return this.#state;
   }
 
+  /** The size, once known. */
+  get total(): number | undefined {
+    return this.#total;
+  }
+
+  /** Sets the size; the first size given is kept. */
   start(total: number): void {
-    if (this.#total === undefined) this.#total = total;
+    if (this.#total !== undefined || this.#state !== 'loading') return;
+    this.#total = total;
+    this.#bytes = new Uint8Array(total);
+    const appended = this.#chunks;
+    this.#chunks = [];
+    this.#received = 0;
+    for (const chunk of appended) this.append(chunk);
     this.#notify();
   }
 
+  /** Adds bytes right after the first run received (the order of one HTTP response). */
   append(chunk: Uint8Array): void {
     if (this.#state !== 'loading' || chunk.byteLength === 0) return;
-    this.#chunks.push(chunk);
-    this.#received += chunk.byteLength;
+    if (!this.#bytes) {
+      this.#chunks.push(chunk);
+      this.#received += chunk.byteLength;
+      this.#notify();
+      return;
+    }
+    this.write(this.#runEnd(0), chunk);
+  }
+
+  /**
+   * Stores bytes at `offset`. Bytes past the size mean the size was wrong: the segment fails
+   * (its readers fall back), since nothing it holds can be trusted to line up.
+   */
+  write(offset: number, chunk: Uint8Array): void {
+    if (this.#state !== 'loading' || chunk.byteLength === 0) return;
+    const bytes = this.#bytes;
+    if (!bytes || offset < 0 || offset + chunk.byteLength > bytes.byteLength) {
+      this.fail();
+      return;
+    }
+    bytes.set(chunk, offset);
+    this.#received += this.#fill(offset, offset + chunk.byteLength);
     this.#notify();
   }
 
-  /** Marks the segment whole and returns its bytes in one buffer. */
-  complete(): ArrayBuffer {
+  /** The whole segment's bytes once every byte arrived, without settling it; else undefined. */
+  assembled(): ArrayBuffer | undefined {
+    if (this.#state === 'failed' || !this.#bytes || this.#received !== this.#total) return undefined;
+    return this.#bytes.buffer as ArrayBuffer;
+  }
+
+  /** A copy of the bytes in [from, to). */
+  copy(from: number, to: number): Uint8Array {
+    return (this.#bytes ?? new Uint8Array(0)).slice(from, to);
+  }
+
+  /**
+   * Marks the segment whole and returns its bytes in one buffer. If bytes are missing (the size
+   * announced was wrong), it fails instead and returns undefined.
+   */
+  complete(): ArrayBuffer | undefined {
     if (this.#state !== 'loading') throw new Error(`cannot complete a ${this.#state} segment`);
-    const whole = new Uint8Array(this.#received);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      whole.set(chunk, offset);
-      offset += chunk.byteLength;
+    let whole: ArrayBuffer | undefined;
+    if (this.#bytes) {
+      whole = this.assembled();
+    } else {
+      const joined = new Uint8Array(this.#received);
+      let offset = 0;
+      for (const chunk of this.#chunks) {
+        joined.set(chunk, offset);
+        offset += chunk.byteLength;
+      }
+      this.#total = this.#received;
+      whole = joined.buffer;
     }
-    this.#total = this.#received;
+    if (!whole) {
+      this.fail();
+      return undefined;
+    }
     this.#state = 'complete';
     this.#notify();
-    return whole.buffer;
+    return whole;
   }
 
   fail(): void {
     if (this.#state !== 'loading') return;
     this.#state = 'failed';
     this.#chunks = [];
+    this.#bytes = undefined;
+    this.#filled = [];
     this.#notify();
   }
 
@@ -71,20 +139,61 @@ export class PartialSegment {
   }
 
   /**
-   * Yields the chunks in order, waiting for more while the segment is loading; throws if it
-   * fails or `signal` aborts.
+   * Yields the bytes of [from, to) in order (to: the end by default), waiting for more while
+   * the segment is loading; throws if it fails or `signal` aborts. A range other than the whole
+   * waits for the size first.
    */
-  async *read(signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *read(signal?: AbortSignal, from = 0, to?: number): AsyncGenerator<Uint8Array> {
+    if (from > 0 || to !== undefined) await this.size(signal);
+    let position = from;
     let index = 0;
     for (;;) {
       if (this.#state === 'failed') throw new Error('segment failed');
-      if (index < this.#chunks.length) {
-        yield this.#chunks[index++] as Uint8Array;
+      if (this.#bytes) {
+        const end = Math.min(to ?? this.#bytes.byteLength, this.#bytes.byteLength);
+        if (position >= end) return;
+        const available = Math.min(this.#runEnd(position), end);
+        if (available > position) {
+          yield this.#bytes.subarray(position, available);
+          position = available;
+          continue;
+        }
+      } else if (index < this.#chunks.length) {
+        const chunk = this.#chunks[index++] as Uint8Array;
+        position += chunk.byteLength;
+        yield chunk;
         continue;
+      } else if (this.#state === 'complete') {
+        return;
       }
-      if (this.#state === 'complete') return;
       await this.#changed(signal);
     }
+  }
+
+  /** End of the received run that contains `position` (`position` itself if none does). */
+  #runEnd(position: number): number {
+    for (const [start, end] of this.#filled) if (start <= position && position < end) return end;
+    return position;
+  }
+
+  /** Records [start, end) as received; returns how many of its bytes are new. */
+  #fill(start: number, end: number): number {
+    let added = end - start;
+    const merged: Array<[number, number]> = [];
+    let low = start;
+    let high = end;
+    for (const [a, b] of this.#filled) {
+      if (b < low || a > high) {
+        merged.push([a, b]);
+        continue;
+      }
+      added -= Math.max(0, Math.min(b, end) - Math.max(a, start));
+      low = Math.min(low, a);
+      high = Math.max(high, b);
+    }
+    merged.push([low, high]);
+    this.#filled = merged.sort((x, y) => x[0] - y[0]);
+    return added;
   }
 
   #changed(signal?: AbortSignal): Promise<void> {

@@ -530,15 +530,18 @@ export class Swarm {
       request.firstByteAt = this.options.now();
       request.sink.start(total);
     }
-    if (request.total !== total || offset !== request.received) {
+    if (request.total !== total || request.sink.total !== total || offset !== request.received) {
       request.fail('corrupt');
       this.#dropPeer(peerId, 'chunks out of order or inconsistent size');
       return;
     }
-    request.sink.append(bytes.slice());
+    request.sink.write(offset, bytes);
     request.received += bytes.byteLength;
     if (request.received === total) {
-      request.resolve({ data: request.sink.complete(), startedAt: request.startedAt, firstByteAt: request.firstByteAt, endedAt: this.options.now() });
+      // The sink stays loading: the caller settles it once the bytes are verified.
+      const data = request.sink.assembled();
+      if (data) request.resolve({ data, startedAt: request.startedAt, firstByteAt: request.firstByteAt, endedAt: this.options.now() });
+      else request.fail('corrupt');
     }
   }
 

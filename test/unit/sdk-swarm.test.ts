@@ -178,7 +178,8 @@ describe('swarm over a fake room', () => {
     arriving.complete();
     const delivery = await fetched;
     assert.deepEqual(new Uint8Array(delivery.data), data);
-    assert.equal(sink.state, 'complete');
+    assert.equal(sink.state, 'loading', 'settled by the caller, once the bytes are verified');
+    assert.deepEqual(new Uint8Array(sink.assembled()!), data);
   });
 
   it('fails a relay whose source fails, with absent', async () => {
