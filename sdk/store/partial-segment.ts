@@ -3,9 +3,9 @@
  * the bytes received so far, then more as they land. This is what lets a live segment cross the
  * swarm in about one transfer time instead of one transfer per hop.
  *
- * Once its size is known the bytes may arrive in any order (several peers each sending a part,
- * see `write`), and a reader of a byte range gets it in order as it fills. Before that (HTTP
- * without `Content-Length`) they can only be appended.
+ * Once its size is known the bytes may be written at any offset (`write`), and readers get them
+ * in order as the run from the start grows. Before that (HTTP without `Content-Length`) they
+ * can only be appended.
  *
  * Lifecycle: created (size unknown) -> `start(total)` -> `append(chunk)` or
  * `write(offset, chunk)`... -> `complete()`, or `fail()` at any point.
@@ -81,11 +81,6 @@ export class PartialSegment {
     return this.#bytes.buffer as ArrayBuffer;
   }
 
-  /** A copy of the bytes in [from, to). */
-  copy(from: number, to: number): Uint8Array {
-    return (this.#bytes ?? new Uint8Array(0)).slice(from, to);
-  }
-
   /**
    * Marks the segment whole and returns its bytes in one buffer. If bytes are missing (the size
    * announced was wrong), it fails instead and returns undefined.
@@ -139,18 +134,16 @@ export class PartialSegment {
   }
 
   /**
-   * Yields the bytes of [from, to) in order (to: the end by default), waiting for more while
-   * the segment is loading; throws if it fails or `signal` aborts. A range other than the whole
-   * waits for the size first.
+   * Yields the bytes in order, waiting for more while the segment is loading; throws if it
+   * fails or `signal` aborts.
    */
-  async *read(signal?: AbortSignal, from = 0, to?: number): AsyncGenerator<Uint8Array> {
-    if (from > 0 || to !== undefined) await this.size(signal);
-    let position = from;
+  async *read(signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    let position = 0;
     let index = 0;
     for (;;) {
       if (this.#state === 'failed') throw new Error('segment failed');
       if (this.#bytes) {
-        const end = Math.min(to ?? this.#bytes.byteLength, this.#bytes.byteLength);
+        const end = this.#bytes.byteLength;
         if (position >= end) return;
         const available = Math.min(this.#runEnd(position), end);
         if (available > position) {

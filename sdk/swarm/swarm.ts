@@ -475,7 +475,7 @@ export class Swarm {
     try {
       const total = source instanceof ArrayBuffer ? source.byteLength : await source.size();
       const startedAt = this.options.now();
-      const pieces = source instanceof ArrayBuffer ? [new Uint8Array(source)] : source.read();
+      const pieces = source instanceof ArrayBuffer ? [new Uint8Array(source)] : source.read(upload.signal);
       let offset = 0;
       for await (const piece of pieces) {
         for (let start = 0; start < piece.byteLength && !upload.signal.aborted; start += CHUNK_BYTES) {
