@@ -84,6 +84,9 @@ const VOD_COORDINATION_BUFFER_SEC = 10;
 /** Requests one peer may serve us at once. */
 const MAX_REQUESTS_PER_PEER = 3;
 
+/** Prefetched segments remembered until the player asks for them. */
+const PREFETCHES_REMEMBERED = 32;
+
 /**
  * One segment's way short of HTTP: the cache, then peers that hold it or are receiving it,
  * within the time the player's buffer can spare; for a live segment nobody announced yet, a
@@ -92,6 +95,12 @@ const MAX_REQUESTS_PER_PEER = 3;
  * it; never rejects for a peer's fault, so no peer can turn into a player error.
  */
 export class SegmentScheduler {
+  /**
+   * Segments prefetched from a peer into the cache that the player has not asked for yet, with
+   * the peer: handing one over is a delivery from that peer, not a cache hit.
+   */
+  readonly #prefetchedFrom = new Map<string, string>();
+
   constructor(private readonly deps: SchedulerDeps) {}
 
   /**
@@ -110,8 +119,13 @@ export class SegmentScheduler {
         signal,
         sink: transfer.sink,
       });
-      if ((await this.#verified(segment, peerId, delivery.data)) === 'ok') transfer.complete(delivery.data);
-      else transfer.fail();
+      if ((await this.#verified(segment, peerId, delivery.data)) === 'ok') {
+        transfer.complete(delivery.data);
+        this.#prefetchedFrom.set(segment.segmentId, peerId);
+        if (this.#prefetchedFrom.size > PREFETCHES_REMEMBERED) this.#prefetchedFrom.delete(this.#prefetchedFrom.keys().next().value as string);
+      } else {
+        transfer.fail();
+      }
     } catch {
       transfer.fail();
     }
@@ -132,6 +146,9 @@ export class SegmentScheduler {
     // earlier page load, say) is announced to peers only once it is in the swarm.
     const swarm = deps.peers(segment.swarmId);
     const cachedData = deps.cached(segment.segmentId) ?? (segment.live ? undefined : await deps.stored(segment.segmentId));
+    const prefetchedFrom = this.#prefetchedFrom.get(segment.segmentId);
+    this.#prefetchedFrom.delete(segment.segmentId);
+    if (cachedData && prefetchedFrom !== undefined) return { source: 'p2p', peerId: prefetchedFrom, data: cachedData, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
     if (cachedData) return { source: 'cache', data: cachedData, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
     if (!swarm) return undefined;
 
@@ -151,7 +168,9 @@ export class SegmentScheduler {
       if (!arriving?.viaPeer) return 'none';
       const settled = await settleWithin(arriving.sink, deadline - deps.now(), signal);
       const data = settled === 'complete' ? deps.cached(segment.segmentId) : undefined;
-      return data ? { source: 'p2p', data, startedAt, firstByteAt: startedAt, endedAt: deps.now() } : 'failed';
+      const peerId = this.#prefetchedFrom.get(segment.segmentId);
+      this.#prefetchedFrom.delete(segment.segmentId);
+      return data ? { source: 'p2p', ...(peerId === undefined ? {} : { peerId }), data, startedAt, firstByteAt: startedAt, endedAt: deps.now() } : 'failed';
     };
     const tried = new Set<string>();
     /** Peers that answered busy, with the offers of theirs counted when they did. */

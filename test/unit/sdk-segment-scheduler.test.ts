@@ -187,6 +187,26 @@ describe('segment scheduler', () => {
     assert.deepEqual(peers.asked, []);
   });
 
+  it("hands over a segment prefetched from a peer as that peer's delivery the first time, as a cache hit after", async () => {
+    let cached: ArrayBuffer | undefined;
+    const peers = source([holder('a', 1e6)], async () => new ArrayBuffer(4));
+    const scheduler = new SegmentScheduler(
+      deps({
+        peers: () => peers,
+        cached: () => cached,
+        openTransfer: () => ({ sink: new PartialSegment(), complete: (data) => (cached = data), fail: () => {} }),
+      }),
+    );
+    await scheduler.prefetch({ ...segment, live: true }, 'a', new AbortController().signal);
+    assert.ok(cached, 'the prefetch landed in the cache');
+    const first = await scheduler.fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    assert.equal(first?.source, 'p2p');
+    assert.equal(first?.peerId, 'a');
+    const again = await scheduler.fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    assert.equal(again?.source, 'cache');
+    assert.equal(peers.asked.length, 1, 'the peer was asked once, by the prefetch');
+  });
+
   it('verifies a peer segment: a corrupt one is never returned, its sender is dropped, and the next holder is asked', async () => {
     const d = deps({ verify: async (_id, data) => (new Uint8Array(data)[0] === 66 ? 'corrupt' : 'ok') });
     const peers = source([holder('bad', 1000), holder('good', 10)], async (peerId) => new Uint8Array([peerId === 'bad' ? 66 : 71]).buffer);
