@@ -1,4 +1,8 @@
-/** Where a segment handed to hls.js came from. */
+/**
+ * Where a segment handed to hls.js came from. `p2p` includes a live segment fetched from a peer
+ * ahead of the player (a prefetch) and handed over from the cache the first time; `cache` is a
+ * segment handed over before, or kept from an earlier page load.
+ */
 export type SegmentSource = 'http' | 'p2p' | 'cache';
 
 /** The events an engine emits, by name, with their payloads. */
