@@ -420,16 +420,17 @@ export class ShoalEngine {
     const settle = () => {
       if (this.#arriving.get(segmentId)?.sink === sink) this.#arriving.delete(segmentId);
     };
+    /** What was announced as arriving here is not coming, unless a copy is cached already. */
+    const withdrawUnlessCached = () => {
+      if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
+    };
     return {
       sink,
       complete: (data) => {
         if (sink.state !== 'loading') return;
         const whole = sink.complete();
         settle();
-        if (!whole) {
-          if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
-          return;
-        }
+        if (!whole) return withdrawUnlessCached();
         this.#uplink.segmentBytes = data.byteLength;
         // A copy: hls.js may transfer the buffer it gets to its worker before the write runs.
         if (!segment.live && !this.#storeOff) {
@@ -447,7 +448,7 @@ export class ShoalEngine {
         if (sink.state !== 'loading') return;
         sink.fail();
         settle();
-        if (!this.#cache.has(segmentId)) swarm?.withdraw([segmentId]);
+        withdrawUnlessCached();
       },
     };
   }

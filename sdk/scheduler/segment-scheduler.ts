@@ -131,6 +131,13 @@ export class SegmentScheduler {
     }
   }
 
+  /** The peer a segment was prefetched from, if it was and the player has not had it yet; forgotten once asked. */
+  #takePrefetch(segmentId: string): string | undefined {
+    const peerId = this.#prefetchedFrom.get(segmentId);
+    this.#prefetchedFrom.delete(segmentId);
+    return peerId;
+  }
+
   /** Verifies a peer's segment; a corrupt one gets its sender dropped, any failure is reported. */
   async #verified(segment: SegmentRef, peerId: string, data: ArrayBuffer): Promise<Verdict> {
     const verdict = await this.deps.verify(segment.segmentId, data);
@@ -146,8 +153,7 @@ export class SegmentScheduler {
     // earlier page load, say) is announced to peers only once it is in the swarm.
     const swarm = deps.peers(segment.swarmId);
     const cachedData = deps.cached(segment.segmentId) ?? (segment.live ? undefined : await deps.stored(segment.segmentId));
-    const prefetchedFrom = this.#prefetchedFrom.get(segment.segmentId);
-    this.#prefetchedFrom.delete(segment.segmentId);
+    const prefetchedFrom = this.#takePrefetch(segment.segmentId);
     if (cachedData && prefetchedFrom !== undefined) return { source: 'p2p', peerId: prefetchedFrom, data: cachedData, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
     if (cachedData) return { source: 'cache', data: cachedData, startedAt, firstByteAt: startedAt, endedAt: deps.now() };
     if (!swarm) return undefined;
@@ -168,8 +174,7 @@ export class SegmentScheduler {
       if (!arriving?.viaPeer) return 'none';
       const settled = await settleWithin(arriving.sink, deadline - deps.now(), signal);
       const data = settled === 'complete' ? deps.cached(segment.segmentId) : undefined;
-      const peerId = this.#prefetchedFrom.get(segment.segmentId);
-      this.#prefetchedFrom.delete(segment.segmentId);
+      const peerId = this.#takePrefetch(segment.segmentId);
       return data ? { source: 'p2p', ...(peerId === undefined ? {} : { peerId }), data, startedAt, firstByteAt: startedAt, endedAt: deps.now() } : 'failed';
     };
     const tried = new Set<string>();

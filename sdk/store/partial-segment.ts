@@ -3,20 +3,17 @@
  * the bytes received so far, then more as they land. This is what lets a live segment cross the
  * swarm in about one transfer time instead of one transfer per hop.
  *
- * Once its size is known the bytes may be written at any offset (`write`), and readers get them
- * in order as the run from the start grows. Before that (HTTP without `Content-Length`) they
- * can only be appended.
+ * Once its size is known the bytes go into one buffer of that size, which is what `complete()`
+ * hands over, without a copy.
  *
- * Lifecycle: created (size unknown) -> `start(total)` -> `append(chunk)` or
- * `write(offset, chunk)`... -> `complete()`, or `fail()` at any point.
+ * Lifecycle: created (size unknown) -> `start(total)` -> `append(chunk)`... -> `complete()`,
+ * or `fail()` at any point.
  */
 export class PartialSegment {
   /** Chunks appended before the size was known. */
   #chunks: Uint8Array[] = [];
-  /** The whole segment's bytes, allocated once the size is known. */
+  /** The whole segment's bytes, allocated once the size is known; the first `#received` are in. */
   #bytes: Uint8Array | undefined;
-  /** Byte ranges of `#bytes` received, sorted and disjoint: [start, end). */
-  #filled: Array<[number, number]> = [];
   #received = 0;
   #total: number | undefined;
   #state: 'loading' | 'complete' | 'failed' = 'loading';
@@ -47,31 +44,22 @@ export class PartialSegment {
     this.#notify();
   }
 
-  /** Adds bytes right after the first run received (the order of one HTTP response). */
+  /**
+   * Adds the next bytes, copied into the segment's buffer once the size is known. Bytes past the
+   * size mean the size was wrong: the segment fails (its readers fall back), since nothing it
+   * holds can be trusted to line up.
+   */
   append(chunk: Uint8Array): void {
     if (this.#state !== 'loading' || chunk.byteLength === 0) return;
     if (!this.#bytes) {
       this.#chunks.push(chunk);
-      this.#received += chunk.byteLength;
-      this.#notify();
-      return;
-    }
-    this.write(this.#runEnd(0), chunk);
-  }
-
-  /**
-   * Stores bytes at `offset`. Bytes past the size mean the size was wrong: the segment fails
-   * (its readers fall back), since nothing it holds can be trusted to line up.
-   */
-  write(offset: number, chunk: Uint8Array): void {
-    if (this.#state !== 'loading' || chunk.byteLength === 0) return;
-    const bytes = this.#bytes;
-    if (!bytes || offset < 0 || offset + chunk.byteLength > bytes.byteLength) {
+    } else if (this.#received + chunk.byteLength > this.#bytes.byteLength) {
       this.fail();
       return;
+    } else {
+      this.#bytes.set(chunk, this.#received);
     }
-    bytes.set(chunk, offset);
-    this.#received += this.#fill(offset, offset + chunk.byteLength);
+    this.#received += chunk.byteLength;
     this.#notify();
   }
 
@@ -114,7 +102,6 @@ export class PartialSegment {
     this.#state = 'failed';
     this.#chunks = [];
     this.#bytes = undefined;
-    this.#filled = [];
     this.#notify();
   }
 
@@ -143,10 +130,9 @@ export class PartialSegment {
     for (;;) {
       if (this.#state === 'failed') throw new Error('segment failed');
       if (this.#bytes) {
-        const end = this.#bytes.byteLength;
-        if (position >= end) return;
-        const available = Math.min(this.#runEnd(position), end);
-        if (available > position) {
+        if (position >= this.#bytes.byteLength) return;
+        if (this.#received > position) {
+          const available = this.#received;
           yield this.#bytes.subarray(position, available);
           position = available;
           continue;
@@ -161,32 +147,6 @@ export class PartialSegment {
       }
       await this.#changed(signal);
     }
-  }
-
-  /** End of the received run that contains `position` (`position` itself if none does). */
-  #runEnd(position: number): number {
-    for (const [start, end] of this.#filled) if (start <= position && position < end) return end;
-    return position;
-  }
-
-  /** Records [start, end) as received; returns how many of its bytes are new. */
-  #fill(start: number, end: number): number {
-    let added = end - start;
-    const merged: Array<[number, number]> = [];
-    let low = start;
-    let high = end;
-    for (const [a, b] of this.#filled) {
-      if (b < low || a > high) {
-        merged.push([a, b]);
-        continue;
-      }
-      added -= Math.max(0, Math.min(b, end) - Math.max(a, start));
-      low = Math.min(low, a);
-      high = Math.max(high, b);
-    }
-    merged.push([low, high]);
-    this.#filled = merged.sort((x, y) => x[0] - y[0]);
-    return added;
   }
 
   #changed(signal?: AbortSignal): Promise<void> {

@@ -535,7 +535,7 @@ export class Swarm {
       this.#dropPeer(peerId, 'chunks out of order or inconsistent size');
       return;
     }
-    request.sink.write(offset, bytes);
+    request.sink.append(bytes);
     request.received += bytes.byteLength;
     if (request.received === total) {
       // The sink stays loading: the caller settles it once the bytes are verified.
