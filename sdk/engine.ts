@@ -162,7 +162,6 @@ export class ShoalEngine {
       config: this.config,
       cached: (id) => this.#cache.get(id),
       stored: (id) => this.#fromStore(id),
-      arriving: (id) => this.#arriving.get(id),
       peers: (swarmId) => this.#swarm(swarmId),
       openTransfer: (segment, announce) => this.#openTransfer(segment, announce),
       bufferAheadSec: () => this.#bufferAheadSec(),
@@ -185,8 +184,9 @@ export class ShoalEngine {
     this.loaderClass = createFragmentLoaderClass({
       describe: (context) => this.#describe(context),
       fetchWithoutHttp: (segment, signal) => this.#scheduler.fetchWithoutHttp(segment, signal),
+      completeRemainder: (segment, remainder, data) => this.#scheduler.completeRemainder(segment, remainder, data),
       openTransfer: (segment) => this.#openTransfer(segment, 'now'),
-      loadedOverHttp: (segment, bytes, durationMs) => this.#loadedOverHttp(segment, bytes, durationMs),
+      loadedOverHttp: (segment, bytes, durationMs, fromPeer) => this.#loadedOverHttp(segment, bytes, durationMs, fromPeer),
       loadedWithoutHttp: (segment, delivery) => this.#loadedWithoutHttp(segment, delivery),
       customHttpLoader: () => (this.#customHttp ? this.#httpLoader() : undefined),
       defaultHttpLoader: () => this.#httpLoader(),
@@ -568,11 +568,13 @@ export class ShoalEngine {
     }
   }
 
-  #loadedOverHttp(segment: SegmentRef | undefined, bytes: number, durationMs: number): void {
+  #loadedOverHttp(segment: SegmentRef | undefined, bytes: number, durationMs: number, fromPeer?: { peerId: string; bytes: number }): void {
     this.#counters.httpBytes += bytes;
+    if (fromPeer) this.#counters.p2pBytes += fromPeer.bytes;
     if (!segment) return;
     this.#counters.segments.http++;
-    this.#events.emit('segment-loaded', { segmentId: segment.segmentId, source: 'http', bytes, durationMs });
+    const peerPart = fromPeer ? { peerId: fromPeer.peerId, peerBytes: fromPeer.bytes } : {};
+    this.#events.emit('segment-loaded', { segmentId: segment.segmentId, source: 'http', bytes: bytes + (fromPeer?.bytes ?? 0), durationMs, ...peerPart });
   }
 
   #loadedWithoutHttp(segment: SegmentRef, delivery: NonHttpDelivery): void {

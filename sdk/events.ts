@@ -7,8 +7,11 @@ export type SegmentSource = 'http' | 'p2p' | 'cache';
 
 /** The events an engine emits, by name, with their payloads. */
 export interface ShoalEventMap {
-  /** A segment was handed to hls.js. */
-  'segment-loaded': { segmentId: string; source: SegmentSource; bytes: number; durationMs: number; peerId?: string };
+  /**
+   * A segment was handed to hls.js, `bytes` long. A segment a peer sent in part before HTTP
+   * fetched the rest is `http`, with the peer and the `peerBytes` it sent.
+   */
+  'segment-loaded': { segmentId: string; source: SegmentSource; bytes: number; durationMs: number; peerId?: string; peerBytes?: number };
   /** A peer attempt failed and the segment went to HTTP instead. */
   'peer-fallback': { segmentId: string; peerId: string; reason: string };
   /** Bytes served to a peer. */

@@ -8,8 +8,8 @@ import type {
   LoaderContext,
   LoaderStats,
 } from 'hls.js';
-import type { NonHttpDelivery, SegmentRef, Transfer } from '../scheduler/segment-scheduler.ts';
-import { fetchSegment } from './http-fetch.ts';
+import type { NonHttpDelivery, PeerRemainder, SegmentRef, Transfer } from '../scheduler/segment-scheduler.ts';
+import { fetchSegment, type HttpFetchResult } from './http-fetch.ts';
 
 type HttpLoaderClass = new (config: HlsConfig) => Loader<LoaderContext>;
 
@@ -17,11 +17,13 @@ type HttpLoaderClass = new (config: HlsConfig) => Loader<LoaderContext>;
 export interface LoaderHost {
   /** The segment a fragment load is for, or undefined when it must go straight to HTTP. */
   describe(context: FragmentLoaderContext): SegmentRef | undefined;
-  fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined>;
+  fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | PeerRemainder | undefined>;
+  /** The rest of a segment a peer sent in part came over HTTP: verify the whole, cache it. False: fetch it again whole. */
+  completeRemainder(segment: SegmentRef, remainder: PeerRemainder, data: ArrayBuffer): Promise<boolean>;
   /** Announces a segment as arriving over HTTP; the loader settles the transfer. */
   openTransfer(segment: SegmentRef): Transfer;
-  /** A segment came over HTTP: count it. */
-  loadedOverHttp(segment: SegmentRef | undefined, bytes: number, durationMs: number): void;
+  /** A segment came over HTTP, all of it or the rest of what a peer sent (`fromPeer`): count it. */
+  loadedOverHttp(segment: SegmentRef | undefined, bytes: number, durationMs: number, fromPeer?: { peerId: string; bytes: number }): void;
   /** A segment came from the cache or a peer and is being handed to hls.js. */
   loadedWithoutHttp(segment: SegmentRef, delivery: NonHttpDelivery): void;
   /**
@@ -88,9 +90,17 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
       }
       host.fetchWithoutHttp(segment, this.#abort.signal).then(
         (delivery) => {
-          if (this.#abort.signal.aborted) return;
-          if (delivery) this.#deliver(segment, delivery, context);
-          else this.#loadOverHttp(segment, context, config);
+          if (this.#abort.signal.aborted) {
+            if (delivery?.source === 'http-rest') delivery.transfer.fail();
+            return;
+          }
+          if (!delivery) this.#loadOverHttp(segment, context, config);
+          else if (delivery.source !== 'http-rest') this.#deliver(segment, delivery, context);
+          else if (host.customHttpLoader()) {
+            // The page's own HTTP loader cannot be asked for part of a segment.
+            delivery.transfer.fail();
+            this.#loadOverHttp(segment, context, config);
+          } else void this.#fetchRestOverHttp(segment, delivery, context, config);
         },
         () => {
           if (!this.#abort.signal.aborted) this.#loadOverHttp(segment, context, config);
@@ -191,25 +201,72 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
         onChunk: (chunk) => transfer.sink.append(chunk),
         now: () => performance.now(),
       });
-      const { stats } = this;
       if (!result.ok) {
         transfer.fail();
-        if (result.reason === 'aborted') return;
-        stats.loading.end = performance.now();
-        const callbacks = this.#finish();
-        if (result.reason === 'timeout') callbacks?.onTimeout(stats, context, null);
-        else callbacks?.onError({ code: result.status, text: result.text }, context, null, stats);
+        this.#failed(result, context);
         return;
       }
       transfer.complete(result.data);
+      host.loadedOverHttp(segment, result.data.byteLength, result.endedAt - result.startedAt);
+      this.#succeed(result, result.data, context);
+    }
+
+    /**
+     * Completes over HTTP a segment a peer sent in part: only the missing bytes are fetched, into
+     * the same transfer, so peers relaying it from here never see the change of source. If the
+     * whole does not check out, it is fetched again whole.
+     */
+    async #fetchRestOverHttp(segment: SegmentRef, remainder: PeerRemainder, context: FragmentLoaderContext, config: LoaderConfiguration): Promise<void> {
+      const { transfer } = remainder;
+      this.#transfer = transfer;
+      const result = await fetchSegment({
+        url: context.url,
+        rangeStart: context.rangeStart,
+        rangeEnd: context.rangeEnd,
+        resumeAt: remainder.fromPeer,
+        signal: this.#abort.signal,
+        firstByteTimeoutMs: config.loadPolicy.maxTimeToFirstByteMs,
+        totalTimeoutMs: config.loadPolicy.maxLoadTimeMs,
+        onSize: () => {},
+        onChunk: (chunk) => transfer.sink.append(chunk),
+        now: () => performance.now(),
+      });
+      if (!result.ok && result.reason !== 'status') {
+        transfer.fail();
+        this.#failed(result, context);
+        return;
+      }
+      const whole = result.ok ? transfer.sink.assembled() : undefined;
+      if (!result.ok || !whole || !(await host.completeRemainder(segment, remainder, whole))) {
+        // The server refused the range, or the bytes do not add up to the segment: all of it over HTTP.
+        transfer.fail();
+        if (!this.#abort.signal.aborted) void this.#fetchOverHttp(segment, context, config);
+        return;
+      }
+      if (this.#abort.signal.aborted) return;
+      host.loadedOverHttp(segment, result.data.byteLength, result.endedAt - result.startedAt, { peerId: remainder.peerId, bytes: remainder.fromPeer });
+      // Timed from the load's start: the peer's part took time too.
+      this.#succeed({ ...result, startedAt: this.stats.loading.start }, whole, context);
+    }
+
+    #failed(result: Extract<HttpFetchResult, { ok: false }>, context: FragmentLoaderContext): void {
+      if (result.reason === 'aborted') return;
+      const { stats } = this;
+      stats.loading.end = performance.now();
+      const callbacks = this.#finish();
+      if (result.reason === 'timeout') callbacks?.onTimeout(stats, context, null);
+      else callbacks?.onError({ code: result.status, text: result.text }, context, null, stats);
+    }
+
+    #succeed(result: Extract<HttpFetchResult, { ok: true }>, data: ArrayBuffer, context: FragmentLoaderContext): void {
+      const { stats } = this;
       stats.loading.start = result.startedAt;
       stats.loading.first = result.firstByteAt;
       stats.loading.end = result.endedAt;
-      stats.loaded = stats.total = result.data.byteLength;
+      stats.loaded = stats.total = data.byteLength;
       stats.chunkCount = 1;
-      host.loadedOverHttp(segment, result.data.byteLength, result.endedAt - result.startedAt);
       // hls.js transfers the payload to its transmux worker, detaching it: it gets a copy.
-      this.#finish()?.onSuccess({ url: result.url, data: result.data.slice(0), code: result.status }, stats, context, null);
+      this.#finish()?.onSuccess({ url: result.url, data: data.slice(0), code: result.status }, stats, context, null);
     }
 
     /** Hands out the callbacks once: a load settles exactly once. */

@@ -10,6 +10,12 @@ export interface HttpFetchOptions {
   /** Byte range `[start, endExclusive)`, as hls.js's loader context has it. */
   rangeStart?: number | undefined;
   rangeEnd?: number | undefined;
+  /**
+   * The caller holds the first `resumeAt` bytes of the range already (from a peer): only the
+   * rest is asked for, and if the server ignores the `Range` header and sends everything, the
+   * bytes held are skipped. `onSize` is not called then.
+   */
+  resumeAt?: number;
   signal: AbortSignal;
   /** Deadline for the response headers. */
   firstByteTimeoutMs: number;
@@ -38,9 +44,11 @@ export async function fetchSegment(options: HttpFetchOptions): Promise<HttpFetch
   const startedAt = options.now();
   try {
     const headers: Record<string, string> = {};
-    if (options.rangeStart !== undefined || options.rangeEnd !== undefined) {
+    const resumeAt = options.resumeAt ?? 0;
+    const start = (options.rangeStart ?? 0) + resumeAt;
+    if (start > 0 || options.rangeEnd !== undefined) {
       const end = options.rangeEnd !== undefined ? options.rangeEnd - 1 : '';
-      headers.Range = `bytes=${options.rangeStart ?? 0}-${end}`;
+      headers.Range = `bytes=${start}-${end}`;
     }
     const response = await fetch(options.url, { headers, signal: controller.signal, credentials: 'same-origin' });
     const firstByteAt = options.now();
@@ -50,18 +58,42 @@ export async function fetchSegment(options: HttpFetchOptions): Promise<HttpFetch
       await response.body?.cancel().catch(() => {});
       return { ok: false, reason: 'status', status: response.status, text: response.statusText };
     }
-    const length = Number(response.headers.get('Content-Length'));
-    if (response.headers.has('Content-Length') && Number.isSafeInteger(length) && length > 0) options.onSize(length);
+    // A resumed fetch answered 206 must start where asked; answered 200, it is the whole file.
+    let skip = 0;
+    let keep = Infinity;
+    if (resumeAt > 0) {
+      if (response.status === 206) {
+        if (contentRangeStart(response.headers.get('Content-Range')) !== start) {
+          await response.body?.cancel().catch(() => {});
+          return { ok: false, reason: 'status', status: response.status, text: 'Content-Range does not start where asked' };
+        }
+      } else {
+        skip = start;
+        if (options.rangeEnd !== undefined) keep = options.rangeEnd - start;
+      }
+    } else {
+      const length = Number(response.headers.get('Content-Length'));
+      if (response.headers.has('Content-Length') && Number.isSafeInteger(length) && length > 0) options.onSize(length);
+    }
     const chunks: Uint8Array[] = [];
     let received = 0;
     const reader = response.body?.getReader();
-    for (;;) {
+    while (received < keep) {
       const next = reader ? await reader.read() : { done: true as const, value: undefined };
       if (next.done) break;
-      chunks.push(next.value);
-      received += next.value.byteLength;
-      options.onChunk(next.value);
+      let chunk = next.value;
+      if (skip > 0) {
+        const skipped = Math.min(skip, chunk.byteLength);
+        skip -= skipped;
+        chunk = chunk.subarray(skipped);
+      }
+      if (chunk.byteLength > keep - received) chunk = chunk.subarray(0, keep - received);
+      if (chunk.byteLength === 0) continue;
+      chunks.push(chunk);
+      received += chunk.byteLength;
+      options.onChunk(chunk);
     }
+    if (received >= keep) await reader?.cancel().catch(() => {});
     const data = new Uint8Array(received);
     let offset = 0;
     for (const chunk of chunks) {
@@ -77,4 +109,10 @@ export async function fetchSegment(options: HttpFetchOptions): Promise<HttpFetch
     clearTimeout(timer);
     options.signal.removeEventListener('abort', abort);
   }
+}
+
+/** The first byte position of a `Content-Range: bytes a-b/n` header, if it has one. */
+function contentRangeStart(header: string | null): number | undefined {
+  const match = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header?.trim() ?? '');
+  return match ? Number(match[1]) : undefined;
 }

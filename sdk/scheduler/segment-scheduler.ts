@@ -45,8 +45,6 @@ export interface SchedulerDeps {
   cached(segmentId: string): ArrayBuffer | undefined;
   /** A segment kept from an earlier page load (persistent VOD cache), if any. Never rejects. */
   stored(segmentId: string): Promise<ArrayBuffer | undefined>;
-  /** A transfer of the segment already under way (a prefetch), if any. */
-  arriving(segmentId: string): { sink: PartialSegment; viaPeer: boolean } | undefined;
   peers(swarmId: string): PeerSource | undefined;
   /**
    * Starts a transfer of `segment`. It is announced to the swarm as loading once its first
@@ -76,6 +74,20 @@ export interface NonHttpDelivery {
   endedAt: number;
 }
 
+/**
+ * A segment a peer delivered in part before it failed or ran out of time: the sink keeps the
+ * bytes it has (peers relaying them keep reading) and HTTP fetches only the rest, so a late
+ * peer costs the CDN the bytes it did not send, not the whole segment. The whole is checked
+ * with {@link SegmentScheduler.completeRemainder} before it is used.
+ */
+export interface PeerRemainder {
+  source: 'http-rest';
+  transfer: Transfer;
+  peerId: string;
+  /** Bytes the peer delivered: the first `fromPeer` bytes of the segment. */
+  fromPeer: number;
+}
+
 /** Peers tried for one segment before HTTP takes over (within the deadline). */
 const MAX_PEER_ATTEMPTS = 8;
 /** Forward buffer beyond which a VOD segment is waited for like a live one. */
@@ -100,6 +112,8 @@ export class SegmentScheduler {
    * the peer: handing one over is a delivery from that peer, not a cache hit.
    */
   readonly #prefetchedFrom = new Map<string, string>();
+  /** Prefetches under way, by segment; a player request that joins one may take it over. */
+  readonly #prefetches = new Map<string, RunningPrefetch>();
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -111,12 +125,16 @@ export class SegmentScheduler {
     const swarm = this.deps.peers(segment.swarmId);
     if (!swarm) return;
     const transfer = this.deps.openTransfer(segment, 'on-first-byte');
+    const running: RunningPrefetch = { transfer, peerId, stop: new AbortController(), handedOver: false };
+    const stop = () => running.stop.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    this.#prefetches.set(segment.segmentId, running);
     this.deps.expectFromPeer(segment.segmentId);
     try {
       const delivery = await swarm.request(peerId, segment.segmentId, {
         timeoutMs: this.deps.config.maxPeerTimeoutMs,
         firstByteTimeoutMs: this.deps.config.peerFirstByteTimeoutMs,
-        signal,
+        signal: running.stop.signal,
         sink: transfer.sink,
       });
       if ((await this.#verified(segment, peerId, delivery.data)) === 'ok') {
@@ -127,8 +145,38 @@ export class SegmentScheduler {
         transfer.fail();
       }
     } catch {
-      transfer.fail();
+      // A prefetch the player's request took over lives on as that request's HTTP remainder.
+      if (!running.handedOver) transfer.fail();
+    } finally {
+      signal.removeEventListener('abort', stop);
+      if (this.#prefetches.get(segment.segmentId) === running) this.#prefetches.delete(segment.segmentId);
     }
+  }
+
+  /**
+   * Stops a prefetch the player can wait for no longer and keeps what it received for HTTP to
+   * complete; undefined when it has nothing worth keeping.
+   */
+  #takeOver(segment: SegmentRef, running: RunningPrefetch): PeerRemainder | undefined {
+    if (!resumable(running.transfer.sink)) return undefined;
+    running.handedOver = true;
+    running.stop.abort();
+    this.deps.peerFailed(segment, running.peerId, 'timeout: the rest comes over HTTP');
+    return { source: 'http-rest', transfer: running.transfer, peerId: running.peerId, fromPeer: running.transfer.sink.received };
+  }
+
+  /**
+   * Settles a segment whose rest came over HTTP: the peer's part is verified like any peer
+   * segment (the whole is checked), then the segment is cached and announced. False when it
+   * must be fetched again whole, from HTTP; a corrupt part gets its sender dropped.
+   */
+  async completeRemainder(segment: SegmentRef, remainder: PeerRemainder, data: ArrayBuffer): Promise<boolean> {
+    if ((await this.#verified(segment, remainder.peerId, data)) !== 'ok') {
+      remainder.transfer.fail();
+      return false;
+    }
+    remainder.transfer.complete(data);
+    return true;
   }
 
   /** The peer a segment was prefetched from, if it was and the player has not had it yet; forgotten once asked. */
@@ -146,7 +194,7 @@ export class SegmentScheduler {
     return verdict;
   }
 
-  async fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | undefined> {
+  async fetchWithoutHttp(segment: SegmentRef, signal: AbortSignal): Promise<NonHttpDelivery | PeerRemainder | undefined> {
     const { deps } = this;
     const startedAt = deps.now();
     // The swarm is joined even when the cache serves: what this viewer holds (kept from an
@@ -169,10 +217,11 @@ export class SegmentScheduler {
     if (warmupMs > 0) await swarm.waitForPeer(warmupMs, signal);
     const deadline = startedAt + peerTimeoutMs({ ...deps.config, bufferAheadSec });
     /** A prefetch of this segment already under way: wait for it rather than start another. */
-    const joinPrefetch = async (): Promise<NonHttpDelivery | 'none' | 'failed'> => {
-      const arriving = deps.arriving(segment.segmentId);
-      if (!arriving?.viaPeer) return 'none';
-      const settled = await settleWithin(arriving.sink, deadline - deps.now(), signal);
+    const joinPrefetch = async (): Promise<NonHttpDelivery | PeerRemainder | 'none' | 'failed'> => {
+      const running = this.#prefetches.get(segment.segmentId);
+      if (!running) return 'none';
+      const settled = await settleWithin(running.transfer.sink, deadline - deps.now(), signal);
+      if (settled === 'timeout') return (!signal.aborted && this.#takeOver(segment, running)) || 'failed';
       const data = settled === 'complete' ? deps.cached(segment.segmentId) : undefined;
       const peerId = this.#takePrefetch(segment.segmentId);
       return data ? { source: 'p2p', ...(peerId === undefined ? {} : { peerId }), data, startedAt, firstByteAt: startedAt, endedAt: deps.now() } : 'failed';
@@ -239,13 +288,31 @@ export class SegmentScheduler {
         if (verdict === 'unverifiable') return undefined;
         continue;
       } catch (error) {
-        transfer.fail();
-        if ((error as { failure?: unknown } | undefined)?.failure === 'busy') busy.set(plan.peerId, swarm.offersFrom(segment.segmentId, plan.peerId));
+        const failure = (error as { failure?: unknown } | undefined)?.failure;
+        if (failure === 'busy') busy.set(plan.peerId, swarm.offersFrom(segment.segmentId, plan.peerId));
         deps.peerFailed(segment, plan.peerId, error instanceof Error ? error.message : String(error));
+        // What a late or departed peer sent is kept; a corrupt one's bytes are not.
+        if (failure !== 'corrupt' && !signal.aborted && resumable(transfer.sink)) {
+          return { source: 'http-rest', transfer, peerId: plan.peerId, fromPeer: transfer.sink.received };
+        }
+        transfer.fail();
       }
     }
     return undefined;
   }
+}
+
+interface RunningPrefetch {
+  transfer: Transfer;
+  peerId: string;
+  stop: AbortController;
+  /** A player request took the transfer over: its failure is not the prefetch's to report. */
+  handedOver: boolean;
+}
+
+/** A transfer still arriving with some of its bytes in, worth completing over HTTP. */
+function resumable(sink: PartialSegment): boolean {
+  return sink.state === 'loading' && sink.total !== undefined && sink.received > 0 && sink.received < sink.total;
 }
 
 /** Waits for a transfer to settle, at most `timeoutMs`: 'timeout' if it is still arriving then. */

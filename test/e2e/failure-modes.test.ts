@@ -156,6 +156,8 @@ describe('failure modes, in real Chromium viewers', () => {
     assert.ok((r.stats?.peerFallbacks ?? 0) >= 1, 'the fallback is counted');
     const stalled = fallbacks[0]!.segmentId!;
     assert.deepEqual(loadsOf(r, stalled), ['http'], `${stalled}, stalled by the peer, came over HTTP`);
+    const load = r.shoalLoads.find((l) => l.segmentId === stalled)!;
+    assert.ok((load.peerBytes ?? 0) > 0 && (load.peerBytes ?? 0) < load.bytes, `the bytes the peer sent before it stalled were kept and HTTP fetched the rest (${load.peerBytes} of ${load.bytes})`);
   });
 
   it('a peer that sends wrong bytes: hls.js never gets them, the peer is dropped for good, HTTP instead', { timeout: TEST_TIMEOUT_MS }, async (t) => {

@@ -10,8 +10,13 @@ const PIECE_BYTES = 16 * 1024;
 export function simulatedFetch(network: SimNetwork, nodes: Map<string, SimNode>, segmentBytes: number) {
   /** One shared payload: every segment's bytes are alike, only their sizes matter here. */
   const payload = new Uint8Array(segmentBytes).fill(7);
-  return async (input: string, init?: { signal?: AbortSignal }) => {
+  return async (input: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => {
     const url = new URL(input);
+    // A `Range: bytes=a-` or `bytes=a-b` asks for part of the segment (the rest of what a peer sent).
+    const range = /^bytes=(\d+)-(\d*)$/.exec(init?.headers?.Range ?? '');
+    const from = range ? Number(range[1]) : 0;
+    const to = range?.[2] ? Math.min(segmentBytes, Number(range[2]) + 1) : segmentBytes;
+    const length = Math.max(0, to - from);
     const node = nodes.get(url.searchParams.get('viewer') ?? '');
     if (!node) throw new TypeError(`simulated fetch: no viewer in ${input}`);
     const signal = init?.signal;
@@ -26,12 +31,12 @@ export function simulatedFetch(network: SimNetwork, nodes: Map<string, SimNode>,
     await new Promise<void>((resolve, reject) => {
       network.fetchFromCdn(
         node,
-        segmentBytes,
+        length,
         PIECE_BYTES,
         () => (aborted ? reject(new DOMException('aborted', 'AbortError')) : resolve()),
         (offset, length, last) => {
           if (aborted) return;
-          pieces.push(payload.subarray(offset, offset + length));
+          pieces.push(payload.subarray(from + offset, from + offset + length));
           done = last;
           wake?.();
         },
@@ -45,13 +50,15 @@ export function simulatedFetch(network: SimNetwork, nodes: Map<string, SimNode>,
         return value ? { done: false, value } : { done: true, value: undefined };
       },
     };
+    const headers = new Headers({ 'Content-Length': String(length) });
+    if (range) headers.set('Content-Range', `bytes ${from}-${to - 1}/${segmentBytes}`);
     return {
       ok: true,
-      status: 200,
-      statusText: 'OK',
+      status: range ? 206 : 200,
+      statusText: range ? 'Partial Content' : 'OK',
       url: input,
-      headers: new Headers({ 'Content-Length': String(segmentBytes) }),
-      body: { getReader: () => reader, cancel: async () => {} },
+      headers,
+      body: { getReader: () => ({ ...reader, cancel: async () => {} }), cancel: async () => {} },
     };
   };
 }

@@ -68,7 +68,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 export interface ViewerReport {
   fragments: Array<{ url: string; bytes: number; sha256?: string }>;
   /** Shoal's 'segment-loaded' events; `at` is the page's `performance.now()`. */
-  shoalLoads: Array<{ segmentId: string; source: string; bytes: number; peerId?: string; at: number }>;
+  shoalLoads: Array<{ segmentId: string; source: string; bytes: number; peerId?: string; peerBytes?: number; at: number }>;
   /** Shoal's peer and error events, in order. */
   shoalEvents: ShoalEventRecord[];
   stalls: number;

@@ -15,7 +15,6 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
     config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500, liveWaitMaxMs: 2000 },
     cached: () => undefined,
     stored: async () => undefined,
-    arriving: () => undefined,
     peers: () => undefined,
     openTransfer: () => ({ sink: new PartialSegment(), complete: () => transfers.push('complete'), fail: () => transfers.push('fail') }),
     transfers,
@@ -83,6 +82,90 @@ describe('segment scheduler', () => {
     assert.deepEqual(peers.asked.map(([id]) => id), ['a', 'b']);
     assert.equal(d.failures.length, 2);
     assert.deepEqual(d.transfers, ['fail', 'fail']);
+  });
+
+  it('keeps what a late peer sent: the transfer stays open for HTTP to fetch only the rest', async () => {
+    const d = deps({});
+    let sink: PartialSegment | undefined;
+    d.openTransfer = () => {
+      sink = new PartialSegment();
+      return { sink, complete: () => d.transfers.push('complete'), fail: () => d.transfers.push('fail') };
+    };
+    const peers = source([holder('slow', 1e6), holder('other', 1e5)], async (peerId) => {
+      sink!.start(8);
+      sink!.append(new Uint8Array([1, 2, 3]));
+      throw new PeerRequestError('timeout', peerId);
+    });
+    d.peers = () => peers;
+    const scheduler = new SegmentScheduler(d);
+    const result = await scheduler.fetchWithoutHttp(segment, new AbortController().signal);
+    assert.equal(result?.source, 'http-rest');
+    assert.ok(result?.source === 'http-rest');
+    assert.equal(result.peerId, 'slow');
+    assert.equal(result.fromPeer, 3);
+    assert.deepEqual(peers.asked.map(([id]) => id), ['slow'], 'no other peer starts it over from the first byte');
+    assert.deepEqual(d.transfers, [], 'the transfer is neither failed nor completed: peers relaying it read on');
+    assert.match(d.failures[0] ?? '', /slow: .*timeout/);
+
+    assert.equal(await scheduler.completeRemainder(segment, result, new ArrayBuffer(8)), true);
+    assert.deepEqual(d.transfers, ['complete']);
+  });
+
+  it('checks a segment completed over HTTP after a peer part: a corrupt part drops the peer and it is fetched again whole', async () => {
+    const d = deps({ verify: async () => 'corrupt' });
+    const transfer = { sink: new PartialSegment(), complete: () => d.transfers.push('complete'), fail: () => d.transfers.push('fail') };
+    const ok = await new SegmentScheduler(d).completeRemainder(segment, { source: 'http-rest', transfer, peerId: 'liar', fromPeer: 3 }, new ArrayBuffer(8));
+    assert.equal(ok, false);
+    assert.deepEqual(d.dropped, ['liar']);
+    assert.deepEqual(d.transfers, ['fail']);
+  });
+
+  it('does not keep the bytes of a peer that sent them out of order', async () => {
+    const d = deps({});
+    let sink: PartialSegment | undefined;
+    d.openTransfer = () => {
+      sink = new PartialSegment();
+      return { sink, complete: () => d.transfers.push('complete'), fail: () => d.transfers.push('fail') };
+    };
+    d.peers = () =>
+      source([holder('bad', 1e6)], async (peerId) => {
+        sink!.start(8);
+        sink!.append(new Uint8Array([1, 2, 3]));
+        throw new PeerRequestError('corrupt', peerId);
+      });
+    assert.equal(await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal), undefined);
+    assert.deepEqual(d.transfers, ['fail']);
+  });
+
+  it('takes over a prefetch still arriving at the deadline: its bytes are kept and only the rest comes over HTTP', async () => {
+    let now = 0;
+    let sink: PartialSegment | undefined;
+    let prefetchSignal: AbortSignal | undefined;
+    const d = deps({ now: () => now, bufferAheadSec: () => 0 });
+    d.openTransfer = () => {
+      sink = new PartialSegment();
+      return { sink, complete: () => d.transfers.push('complete'), fail: () => d.transfers.push('fail') };
+    };
+    const peers = source([holder('a', 1e6)], () => new Promise<ArrayBuffer>(() => {}));
+    peers.request = (peerId, _id, options) => {
+      peers.asked.push([peerId, options.timeoutMs]);
+      prefetchSignal = options.signal;
+      return new Promise((_resolve, reject) => options.signal.addEventListener('abort', () => reject(new PeerRequestError('aborted', peerId))));
+    };
+    d.peers = () => peers;
+    const scheduler = new SegmentScheduler(d);
+    const prefetch = scheduler.prefetch({ ...segment, live: true }, 'a', new AbortController().signal);
+    sink!.start(10);
+    sink!.append(new Uint8Array(4));
+    // An empty buffer gives the peer the minimum time (1500 ms); it is over by the time the player asks.
+    now = 2000;
+    const result = await scheduler.fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    await prefetch;
+    assert.ok(result?.source === 'http-rest');
+    assert.equal(result.fromPeer, 4);
+    assert.equal(prefetchSignal?.aborted, true, 'the prefetch request was cancelled');
+    assert.deepEqual(d.transfers, [], 'and its transfer handed over, not failed');
+    assert.equal(peers.asked.length, 1);
   });
 
   it('goes to HTTP at once when nobody holds the segment or P2P is off', async () => {
@@ -171,20 +254,29 @@ describe('segment scheduler', () => {
   });
 
   it('joins a prefetch of the segment already under way instead of asking again', async () => {
-    const sink = new PartialSegment();
     const data = new ArrayBuffer(7);
     let cached: ArrayBuffer | undefined;
-    const peers = source([holder('a', 1e6)], async () => {
-      throw new Error('should not be asked');
-    });
-    const scheduler = new SegmentScheduler(deps({ peers: () => peers, arriving: () => ({ sink, viaPeer: true }), cached: () => cached }));
-    const result = scheduler.fetchWithoutHttp(segment, new AbortController().signal);
-    sink.start(7);
-    sink.append(new Uint8Array(7));
-    cached = data;
-    sink.complete();
-    assert.equal((await result)?.data, data);
-    assert.deepEqual(peers.asked, []);
+    let answer: (data: ArrayBuffer) => void = () => {};
+    const peers = source([holder('a', 1e6)], () => new Promise<ArrayBuffer>((resolve) => (answer = resolve)));
+    const scheduler = new SegmentScheduler(
+      deps({
+        peers: () => peers,
+        cached: () => cached,
+        openTransfer: () => {
+          const sink = new PartialSegment();
+          return { sink, complete: (whole) => ((cached = whole), sink.complete()), fail: () => sink.fail() };
+        },
+      }),
+    );
+    const prefetch = scheduler.prefetch({ ...segment, live: true }, 'a', new AbortController().signal);
+    const result = scheduler.fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    answer(data);
+    await prefetch;
+    const delivery = await result;
+    assert.equal(delivery?.source, 'p2p');
+    assert.equal(delivery.source === 'p2p' && delivery.data, data);
+    assert.equal(peers.asked.length, 1, 'only the prefetch asked the peer');
   });
 
   it("hands over a segment prefetched from a peer as that peer's delivery the first time, as a cache hit after", async () => {
@@ -213,7 +305,8 @@ describe('segment scheduler', () => {
     d.peers = () => peers;
     const result = await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal);
     assert.equal(result?.peerId, 'good');
-    assert.deepEqual(new Uint8Array(result!.data), new Uint8Array([71]));
+    assert.ok(result && result.source !== 'http-rest');
+    assert.deepEqual(new Uint8Array(result.data), new Uint8Array([71]));
     assert.deepEqual(d.dropped, ['bad']);
     assert.deepEqual(d.transfers, ['fail', 'complete'], 'the corrupt copy is withdrawn, never cached');
   });
