@@ -108,7 +108,7 @@ describe('failure modes, in real Chromium viewers', () => {
   });
 
   it('a peer that leaves mid-transfer: the segment comes over HTTP, no stall', { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    // The uploader sends one 16 KiB chunk of its first upload and then nothing, so the transfer
+    // The uploader sends one data chunk of its first upload and then nothing, so the transfer
     // is surely still in flight when its page closes.
     const { stack, uploader, downloader } = await uploaderCutAfterOneChunk(t);
     await waitFor(uploader, 'an upload cut short', 30_000, () => (window as any).peerFaults.dropped > 0);
@@ -138,7 +138,7 @@ describe('failure modes, in real Chromium viewers', () => {
   });
 
   it('a peer that stalls mid-transfer: the downloader falls back to HTTP in time, no stall', { timeout: TEST_TIMEOUT_MS }, async (t) => {
-    // One 16 KiB chunk of the first upload goes out, then no segment data at all; the
+    // One data chunk of the first upload goes out, then no segment data at all; the
     // connection and the control messages (have, req) stay up.
     const { stack, uploader, downloader } = await uploaderCutAfterOneChunk(t);
     await waitForEvent(downloader, 'a peer fallback', 30_000, 'peer-fallback');

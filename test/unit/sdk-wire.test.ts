@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CHUNK_BYTES, MAX_IDS_PER_MESSAGE, parseChunkMeta, parseControlMessage } from '../../sdk/swarm/wire.ts';
+import { MAX_CHUNK_BYTES, MAX_IDS_PER_MESSAGE, parseChunkMeta, parseControlMessage } from '../../sdk/swarm/wire.ts';
 
 describe('wire protocol', () => {
   it('accepts each well-formed control message', () => {
@@ -39,7 +39,8 @@ describe('wire protocol', () => {
   it('bounds chunks by their declared total and the chunk size', () => {
     assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 100 }, 100).ok, true);
     assert.equal(parseChunkMeta({ rid: 1, offset: 50, total: 100 }, 60).ok, false);
-    assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 10 * CHUNK_BYTES }, CHUNK_BYTES + 1).ok, false);
+    assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 10 * MAX_CHUNK_BYTES }, MAX_CHUNK_BYTES + 1).ok, false);
+    assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 10 * MAX_CHUNK_BYTES }, MAX_CHUNK_BYTES).ok, true, 'chunks of earlier versions, 16 KiB, are accepted');
     assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 0 }, 0).ok, false);
     assert.equal(parseChunkMeta(undefined, 10).ok, false);
     assert.equal(parseChunkMeta({ rid: '1', offset: 0, total: 10 }, 10).ok, false);
