@@ -36,13 +36,13 @@ export interface HlsLike {
 export interface ShoalStats {
   /** Segment bytes loaded over HTTP through Shoal. */
   httpBytes: number;
-  /** Segment bytes received from peers. */
+  /** Segment bytes received from peers, including the part a peer sent of a segment whose rest came over HTTP. */
   p2pBytes: number;
   /** Segment bytes sent to peers. */
   uploadedBytes: number;
   /** Open peer connections. */
   peers: number;
-  /** Segments handed to hls.js, by where they came from. */
+  /** Segments handed to hls.js, by where they came from; one completed over HTTP after a peer's part is `http`. */
   segments: { http: number; p2p: number; cache: number };
   /** Peer attempts that failed and went to HTTP. */
   peerFallbacks: number;
