@@ -104,7 +104,7 @@ export class ShoalEngine {
   /** Which swarm each cached segment was announced in, to withdraw it on eviction. */
   readonly #swarmOfSegment = new Map<string, { swarmId: string; sn: number }>();
   /** Segments arriving now, readable by peers before they are whole. */
-  readonly #arriving = new Map<string, { sink: PartialSegment; viaPeer: boolean }>();
+  readonly #arriving = new Map<string, { sink: PartialSegment }>();
   /** What the player asked for in each swarm: whether it is live, the newest sequence number. */
   readonly #playback = new Map<string, { live: boolean; newestRequestedSeq: number }>();
   /** Swarms with a prefetch running. */
@@ -406,7 +406,7 @@ export class ShoalEngine {
     const { segmentId, swarmId, sn } = segment;
     const sink = new PartialSegment();
     this.#arriving.get(segmentId)?.sink.fail();
-    this.#arriving.set(segmentId, { sink, viaPeer: announce === 'on-first-byte' });
+    this.#arriving.set(segmentId, { sink });
     const swarm = this.#swarm(swarmId);
     const announceLoading = () => {
       swarm?.announceLoading(segmentId, sn);
