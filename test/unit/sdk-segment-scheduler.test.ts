@@ -52,6 +52,17 @@ function source(
   };
 }
 
+/** Gives `d` transfers with real sinks, listed as they are opened; settling them is recorded in `d.transfers`. */
+function recordSinks(d: ReturnType<typeof deps>): PartialSegment[] {
+  const sinks: PartialSegment[] = [];
+  d.openTransfer = () => {
+    const sink = new PartialSegment();
+    sinks.push(sink);
+    return { sink, complete: () => d.transfers.push('complete'), fail: () => d.transfers.push('fail') };
+  };
+  return sinks;
+}
+
 const holder = (id: string, throughput?: number): PeerCandidate => ({ id, whole: true, throughputBytesPerSec: throughput, activeRequests: 0 });
 
 describe('segment scheduler', () => {
@@ -86,14 +97,10 @@ describe('segment scheduler', () => {
 
   it('keeps what a late peer sent: the transfer stays open for HTTP to fetch only the rest', async () => {
     const d = deps({});
-    let sink: PartialSegment | undefined;
-    d.openTransfer = () => {
-      sink = new PartialSegment();
-      return { sink, complete: () => d.transfers.push('complete'), fail: () => d.transfers.push('fail') };
-    };
+    const sinks = recordSinks(d);
     const peers = source([holder('slow', 1e6), holder('other', 1e5)], async (peerId) => {
-      sink!.start(8);
-      sink!.append(new Uint8Array([1, 2, 3]));
+      sinks.at(-1)!.start(8);
+      sinks.at(-1)!.append(new Uint8Array([1, 2, 3]));
       throw new PeerRequestError('timeout', peerId);
     });
     d.peers = () => peers;
@@ -122,15 +129,11 @@ describe('segment scheduler', () => {
 
   it('does not keep the bytes of a peer that sent them out of order', async () => {
     const d = deps({});
-    let sink: PartialSegment | undefined;
-    d.openTransfer = () => {
-      sink = new PartialSegment();
-      return { sink, complete: () => d.transfers.push('complete'), fail: () => d.transfers.push('fail') };
-    };
+    const sinks = recordSinks(d);
     d.peers = () =>
       source([holder('bad', 1e6)], async (peerId) => {
-        sink!.start(8);
-        sink!.append(new Uint8Array([1, 2, 3]));
+        sinks.at(-1)!.start(8);
+        sinks.at(-1)!.append(new Uint8Array([1, 2, 3]));
         throw new PeerRequestError('corrupt', peerId);
       });
     assert.equal(await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal), undefined);
