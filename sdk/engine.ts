@@ -104,7 +104,7 @@ export class ShoalEngine {
   /** Which swarm each cached segment was announced in, to withdraw it on eviction. */
   readonly #swarmOfSegment = new Map<string, { swarmId: string; sn: number }>();
   /** Segments arriving now, readable by peers before they are whole. */
-  readonly #arriving = new Map<string, { sink: PartialSegment }>();
+  readonly #arriving = new Map<string, PartialSegment>();
   /** What the player asked for in each swarm: whether it is live, the newest sequence number. */
   readonly #playback = new Map<string, { live: boolean; newestRequestedSeq: number }>();
   /** Swarms with a prefetch running. */
@@ -259,7 +259,7 @@ export class ShoalEngine {
       stillWanted: (peerId: string) => [...live].some((engine) => [...engine.#swarms.values()].some((swarm) => swarm.hasPeer(peerId))),
     };
     await Promise.all(swarms.map((swarm) => swarm.close(release).catch(() => {})));
-    for (const arriving of this.#arriving.values()) arriving.sink.fail();
+    for (const sink of this.#arriving.values()) sink.fail();
     this.#arriving.clear();
     this.#cache.clear();
     this.#swarmOfSegment.clear();
@@ -366,7 +366,7 @@ export class ShoalEngine {
     );
     return new Swarm(swarmId, room, {
       uploadSlots: this.#uploadSlots,
-      source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId)?.sink ?? this.#storedSource(segmentId),
+      source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId) ?? this.#storedSource(segmentId),
       upload: () => this.#uploading(),
       ...(this.#uploadRate ? { uploadRate: this.#uploadRate } : {}),
       now: () => performance.now(),
@@ -405,8 +405,8 @@ export class ShoalEngine {
   #openTransfer(segment: SegmentRef, announce: 'now' | 'on-first-byte'): Transfer {
     const { segmentId, swarmId, sn } = segment;
     const sink = new PartialSegment();
-    this.#arriving.get(segmentId)?.sink.fail();
-    this.#arriving.set(segmentId, { sink });
+    this.#arriving.get(segmentId)?.fail();
+    this.#arriving.set(segmentId, sink);
     const swarm = this.#swarm(swarmId);
     const announceLoading = () => {
       swarm?.announceLoading(segmentId, sn);
@@ -418,7 +418,7 @@ export class ShoalEngine {
     if (announce === 'now') announceLoading();
     else sink.size().then(() => sink.state === 'loading' && announceLoading(), () => {});
     const settle = () => {
-      if (this.#arriving.get(segmentId)?.sink === sink) this.#arriving.delete(segmentId);
+      if (this.#arriving.get(segmentId) === sink) this.#arriving.delete(segmentId);
     };
     /** What was announced as arriving here is not coming, unless a copy is cached already. */
     const withdrawUnlessCached = () => {

@@ -190,17 +190,7 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
     async #fetchOverHttp(segment: SegmentRef, context: FragmentLoaderContext, config: LoaderConfiguration): Promise<void> {
       const transfer = host.openTransfer(segment);
       this.#transfer = transfer;
-      const result = await fetchSegment({
-        url: context.url,
-        rangeStart: context.rangeStart,
-        rangeEnd: context.rangeEnd,
-        signal: this.#abort.signal,
-        firstByteTimeoutMs: config.loadPolicy.maxTimeToFirstByteMs,
-        totalTimeoutMs: config.loadPolicy.maxLoadTimeMs,
-        onSize: (total) => transfer.sink.start(total),
-        onChunk: (chunk) => transfer.sink.append(chunk),
-        now: () => performance.now(),
-      });
+      const result = await this.#fetchInto(transfer, context, config);
       if (!result.ok) {
         transfer.fail();
         this.#failed(result, context);
@@ -219,18 +209,7 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
     async #fetchRestOverHttp(segment: SegmentRef, remainder: PeerRemainder, context: FragmentLoaderContext, config: LoaderConfiguration): Promise<void> {
       const { transfer } = remainder;
       this.#transfer = transfer;
-      const result = await fetchSegment({
-        url: context.url,
-        rangeStart: context.rangeStart,
-        rangeEnd: context.rangeEnd,
-        resumeAt: remainder.fromPeer,
-        signal: this.#abort.signal,
-        firstByteTimeoutMs: config.loadPolicy.maxTimeToFirstByteMs,
-        totalTimeoutMs: config.loadPolicy.maxLoadTimeMs,
-        onSize: () => {},
-        onChunk: (chunk) => transfer.sink.append(chunk),
-        now: () => performance.now(),
-      });
+      const result = await this.#fetchInto(transfer, context, config, remainder.fromPeer);
       if (!result.ok && result.reason !== 'status') {
         transfer.fail();
         this.#failed(result, context);
@@ -247,6 +226,22 @@ export function createFragmentLoaderClass(host: LoaderHost): FragmentLoaderConst
       host.loadedOverHttp(segment, result.data.byteLength, result.endedAt - result.startedAt, { peerId: remainder.peerId, bytes: remainder.fromPeer });
       // Timed from the load's start: the peer's part took time too.
       this.#succeed({ ...result, startedAt: this.stats.loading.start }, whole, context);
+    }
+
+    /** Fetches the fragment over HTTP into `transfer`'s sink, from byte `resumeAt` on (see {@link fetchSegment}). */
+    #fetchInto(transfer: Transfer, context: FragmentLoaderContext, config: LoaderConfiguration, resumeAt = 0): Promise<HttpFetchResult> {
+      return fetchSegment({
+        url: context.url,
+        rangeStart: context.rangeStart,
+        rangeEnd: context.rangeEnd,
+        resumeAt,
+        signal: this.#abort.signal,
+        firstByteTimeoutMs: config.loadPolicy.maxTimeToFirstByteMs,
+        totalTimeoutMs: config.loadPolicy.maxLoadTimeMs,
+        onSize: (total) => transfer.sink.start(total),
+        onChunk: (chunk) => transfer.sink.append(chunk),
+        now: () => performance.now(),
+      });
     }
 
     #failed(result: Extract<HttpFetchResult, { ok: false }>, context: FragmentLoaderContext): void {

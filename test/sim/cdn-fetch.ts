@@ -3,6 +3,7 @@
  * from the simulated CDN, within the requesting viewer's downlink. The viewer is named in the
  * URL's query, which the SDK's segment ids ignore, as they ignore per-viewer CDN tokens.
  */
+import { parseRange } from '../../demo/origin-pacing.ts';
 import type { SimNetwork, SimNode } from './network.ts';
 
 const PIECE_BYTES = 16 * 1024;
@@ -12,11 +13,12 @@ export function simulatedFetch(network: SimNetwork, nodes: Map<string, SimNode>,
   const payload = new Uint8Array(segmentBytes).fill(7);
   return async (input: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => {
     const url = new URL(input);
-    // A `Range: bytes=a-` or `bytes=a-b` asks for part of the segment (the rest of what a peer sent).
-    const range = /^bytes=(\d+)-(\d*)$/.exec(init?.headers?.Range ?? '');
-    const from = range ? Number(range[1]) : 0;
-    const to = range?.[2] ? Math.min(segmentBytes, Number(range[2]) + 1) : segmentBytes;
-    const length = Math.max(0, to - from);
+    // A `Range` asks for part of the segment: the rest of what a peer sent.
+    const range = parseRange(init?.headers?.Range, segmentBytes);
+    if (range === 'unsatisfiable') throw new TypeError(`simulated fetch: unsatisfiable range for ${input}`);
+    const from = range?.start ?? 0;
+    const to = range ? range.end + 1 : segmentBytes;
+    const length = to - from;
     const node = nodes.get(url.searchParams.get('viewer') ?? '');
     if (!node) throw new TypeError(`simulated fetch: no viewer in ${input}`);
     const signal = init?.signal;
@@ -49,6 +51,7 @@ export function simulatedFetch(network: SimNetwork, nodes: Map<string, SimNode>,
         const value = pieces.shift();
         return value ? { done: false, value } : { done: true, value: undefined };
       },
+      async cancel() {},
     };
     const headers = new Headers({ 'Content-Length': String(length) });
     if (range) headers.set('Content-Range', `bytes ${from}-${to - 1}/${segmentBytes}`);
@@ -58,7 +61,7 @@ export function simulatedFetch(network: SimNetwork, nodes: Map<string, SimNode>,
       statusText: range ? 'Partial Content' : 'OK',
       url: input,
       headers,
-      body: { getReader: () => ({ ...reader, cancel: async () => {} }), cancel: async () => {} },
+      body: { getReader: () => reader, cancel: async () => {} },
     };
   };
 }
