@@ -7,6 +7,7 @@
  *   media/<rendition>/durations.json   [seconds of segment 0, 1, ...]
  *   media/<rendition>/seg-<i>.ts
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,8 @@ export interface RenditionMedia extends Rendition {
   files: string[];
   /** Bytes of each segment file, by index. */
   bytes: Buffer[];
+  /** Each segment's `Repr-Digest` field value (RFC 9530): its SHA-256, by index. */
+  reprDigests: string[];
 }
 
 export interface MediaCatalog {
@@ -56,7 +59,8 @@ export function loadMedia(dir: string = DEFAULT_MEDIA_DIR): MediaCatalog {
       throw new Error(`${entry.name}/durations.json: expected positive numbers`);
     }
     const files = durations.map((_, i) => join(dir, entry.name, `seg-${i}.ts`));
-    return { ...entry, durations, files, bytes: files.map((file) => readFileSync(file)) };
+    const bytes = files.map((file) => readFileSync(file));
+    return { ...entry, durations, files, bytes, reprDigests: bytes.map(reprDigestOf) };
   });
   const first = renditions[0]!;
   const segmentCount = first.durations.length;
@@ -65,4 +69,9 @@ export function loadMedia(dir: string = DEFAULT_MEDIA_DIR): MediaCatalog {
   }
   const total = first.durations.reduce((sum, d) => sum + d, 0);
   return { renditions, segmentCount, segmentSeconds: total / segmentCount };
+}
+
+/** The `Repr-Digest` field value (RFC 9530) of a whole file: `sha-256=:<base64>:`. */
+export function reprDigestOf(bytes: Uint8Array): string {
+  return `sha-256=:${createHash('sha256').update(bytes).digest('base64')}:`;
 }

@@ -155,7 +155,7 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
 
   app.use((req, res, next) => {
     res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges');
+    res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges, Repr-Digest');
     if (req.method !== 'OPTIONS') return next();
     res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
     res.setHeader('Access-Control-Allow-Headers', req.get('Access-Control-Request-Headers') ?? 'Range');
@@ -197,6 +197,9 @@ export async function startOrigin(options: OriginOptions = {}): Promise<RunningO
       'Content-Type': SEGMENT_TYPE,
       'Accept-Ranges': 'bytes',
       'Cache-Control': 'no-store',
+      // Of the whole file, also in a range's answer: the tracker's integrity service reads it
+      // from a HEAD instead of fetching the segment (see tracker/integrity.ts).
+      'Repr-Digest': ref.rendition.reprDigests[ref.fixture]!,
     };
     if (range === 'unsatisfiable') {
       res.status(416).set({ ...headers, 'Content-Range': `bytes */${body.length}` }).end();

@@ -40,7 +40,8 @@ ${NUMERIC_FLAGS.map(([flag, env, , , , fallback, help]) => `  --${flag} N\n${' '
   --allowed-origins LIST    comma-separated page origins allowed to connect, e.g.
                             https://example.com,https://*.example.com (SHOAL_TRACKER_ALLOWED_ORIGINS; default any)
   --integrity-origins LIST  comma-separated URL prefixes of the CDN whose segments the integrity
-                            service hashes for viewers; prefix=fetch-prefix fetches them from elsewhere,
+                            service hashes for viewers (from a HEAD's Repr-Digest header where the origin
+                            sends one); prefix=fetch-prefix fetches them from elsewhere,
                             e.g. https://cdn.example.com/live/=http://origin.internal/live/
                             (SHOAL_TRACKER_INTEGRITY_ORIGINS; default none: service off)
   --token-secret S          require ?token= signed with S in the tracker URL; prefer the environment

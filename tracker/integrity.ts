@@ -1,7 +1,12 @@
 /**
  * The integrity service: `GET /integrity?id=<segment id>` answers the SHA-256 of a segment,
- * which the tracker fetches once from the CDN itself. Viewers check segments that peers send
+ * which the tracker gets once from the CDN itself. Viewers check segments that peers send
  * against it, so no peer can show them wrong video.
+ *
+ * An origin that publishes its files' digests (`Repr-Digest: sha-256=:...:`, RFC 9530) costs
+ * a HEAD per segment instead of the segment's bytes: the CDN then sends each segment to the
+ * swarm alone, which matters most to small swarms, where one more copy is a large share. An
+ * origin whose answer to a HEAD carries no SHA-256 digest has its segments fetched from then on.
  *
  * The segment id is Shoal's default one: the segment URL without its query, plus `@start-end`
  * for a byte range (end exclusive). So that the tracker never becomes an open proxy, only URLs
@@ -95,8 +100,12 @@ export class SegmentHasher {
   readonly #hashes = new Map<string, { sha256: string; bytes: number }>();
   readonly #inFlight = new Map<string, Promise<IntegrityAnswer>>();
   readonly #queue: Array<() => void> = [];
+  /** Origins whose answer to a HEAD carried no SHA-256 `Repr-Digest`: their segments are fetched. */
+  readonly #withoutDigests = new Set<IntegrityOrigin>();
   #running = 0;
+  /** Segments fetched whole (or their range) to hash, and digests read from an origin's HEAD instead. */
   fetches = 0;
+  digestsRead = 0;
 
   constructor(
     readonly options: IntegrityOptions,
@@ -125,7 +134,7 @@ export class SegmentHasher {
     let answer = this.#inFlight.get(id);
     if (!answer) {
       if (this.#queue.length >= 4 * this.options.maxConcurrentFetches) return { status: 503, body: { error: 'busy: try again later' } };
-      answer = this.#queued(() => this.#hash(id, fetchUrl, parsed.range)).finally(() => this.#inFlight.delete(id));
+      answer = this.#queued(() => this.#hash(id, fetchUrl, parsed.range, origin)).finally(() => this.#inFlight.delete(id));
       this.#inFlight.set(id, answer);
     }
     return answer;
@@ -142,28 +151,74 @@ export class SegmentHasher {
     }
   }
 
-  async #hash(id: string, url: URL, range: [number, number] | undefined): Promise<IntegrityAnswer> {
-    this.fetches++;
+  async #hash(id: string, url: URL, range: [number, number] | undefined, origin: IntegrityOrigin): Promise<IntegrityAnswer> {
     try {
-      const headers: Record<string, string> = { 'user-agent': INTEGRITY_USER_AGENT, ...(range ? { range: `bytes=${range[0]}-${range[1] - 1}` } : {}) };
-      const response = await this.fetchImpl(url, { headers, redirect: 'error', signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
-      if (!response.ok) return { status: 502, body: { error: `origin answered ${response.status}` } };
-      if (range && response.status !== 206) return { status: 502, body: { error: 'origin ignored the byte range' } };
-      const declared = Number(response.headers.get('content-length'));
-      if (declared > this.options.maxSegmentBytes) {
-        await response.body?.cancel();
-        return { status: 413, body: { error: 'segment larger than the integrity service hashes' } };
-      }
-      const data = await readCapped(response, this.options.maxSegmentBytes);
-      if (!data) return { status: 413, body: { error: 'segment larger than the integrity service hashes' } };
-      const entry = { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.byteLength };
-      this.#hashes.set(id, entry);
+      // A published digest is of the whole file: a byte range is always fetched and hashed.
+      const published = range || this.#withoutDigests.has(origin) ? undefined : await this.#publishedDigest(url, origin);
+      const answer = published ?? (await this.#fetchAndHash(url, range));
+      if (answer.status !== 200) return answer;
+      this.#hashes.set(id, answer.body as { sha256: string; bytes: number });
       if (this.#hashes.size > this.options.maxEntries) this.#hashes.delete(this.#hashes.keys().next().value as string);
-      return { status: 200, body: entry };
+      return answer;
     } catch (error) {
       return { status: 502, body: { error: `origin fetch failed: ${error instanceof Error ? error.message : String(error)}` } };
     }
   }
+
+  /**
+   * The SHA-256 and length the origin publishes for a whole segment, read from a HEAD; undefined
+   * when it publishes none (the origin is then remembered as without digests) or the HEAD failed.
+   */
+  async #publishedDigest(url: URL, origin: IntegrityOrigin): Promise<IntegrityAnswer | undefined> {
+    const response = await this.fetchImpl(url, {
+      method: 'HEAD',
+      headers: { 'user-agent': INTEGRITY_USER_AGENT, 'want-repr-digest': 'sha-256=10' },
+      redirect: 'error',
+      signal: AbortSignal.timeout(this.options.fetchTimeoutMs),
+    }).catch(() => undefined);
+    if (!response?.ok) return undefined;
+    const sha256 = sha256OfReprDigest(response.headers.get('repr-digest'));
+    const length = response.headers.get('content-length');
+    const bytes = Number(length);
+    if (sha256 === undefined || length === null || !Number.isSafeInteger(bytes) || bytes < 0) {
+      this.#withoutDigests.add(origin);
+      return undefined;
+    }
+    if (bytes > this.options.maxSegmentBytes) return { status: 413, body: { error: 'segment larger than the integrity service hashes' } };
+    this.digestsRead++;
+    return { status: 200, body: { sha256, bytes } };
+  }
+
+  async #fetchAndHash(url: URL, range: [number, number] | undefined): Promise<IntegrityAnswer> {
+    this.fetches++;
+    const headers: Record<string, string> = { 'user-agent': INTEGRITY_USER_AGENT, ...(range ? { range: `bytes=${range[0]}-${range[1] - 1}` } : {}) };
+    const response = await this.fetchImpl(url, { headers, redirect: 'error', signal: AbortSignal.timeout(this.options.fetchTimeoutMs) });
+    if (!response.ok) return { status: 502, body: { error: `origin answered ${response.status}` } };
+    if (range && response.status !== 206) return { status: 502, body: { error: 'origin ignored the byte range' } };
+    const declared = Number(response.headers.get('content-length'));
+    if (declared > this.options.maxSegmentBytes) {
+      await response.body?.cancel();
+      return { status: 413, body: { error: 'segment larger than the integrity service hashes' } };
+    }
+    const data = await readCapped(response, this.options.maxSegmentBytes);
+    if (!data) return { status: 413, body: { error: 'segment larger than the integrity service hashes' } };
+    return { status: 200, body: { sha256: createHash('sha256').update(data).digest('hex'), bytes: data.byteLength } };
+  }
+}
+
+/**
+ * The SHA-256 in a `Repr-Digest` field value (RFC 9530, a structured-field dictionary such as
+ * `sha-256=:<base64>:, sha-512=:<base64>:`), as hex; undefined when it has none or a malformed one.
+ */
+export function sha256OfReprDigest(value: string | null): string | undefined {
+  if (!value) return undefined;
+  for (const member of value.split(',')) {
+    const match = /^\s*sha-256\s*=\s*:([A-Za-z0-9+/]*={0,2}):\s*$/.exec(member);
+    if (!match) continue;
+    const digest = Buffer.from(match[1] as string, 'base64');
+    return digest.byteLength === 32 ? digest.toString('hex') : undefined;
+  }
+  return undefined;
 }
 
 /** The body, or undefined as soon as it exceeds `cap` bytes. */

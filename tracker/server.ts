@@ -142,8 +142,9 @@ export interface TrackerOptions {
   logger?: Logger;
   /**
    * URL prefixes (e.g. `https://cdn.example.com/` or `https://cdn.example.com/live/`) whose
-   * segments the integrity service (`GET /integrity?id=<segment id>`) fetches once and
-   * publishes the SHA-256 of, for viewers to check what peers send. Empty disables the service
+   * segments the integrity service (`GET /integrity?id=<segment id>`) fetches once (or reads
+   * the `Repr-Digest` of, from a HEAD, where the origin publishes one) and publishes the
+   * SHA-256 of, for viewers to check what peers send. Empty disables the service
    * (404); viewers then need `integrity: 'none'` or their own `verifySegment`. An entry
    * `prefix=fetch-prefix` (e.g. `https://cdn.example.com/live/=http://origin.internal/live/`)
    * fetches the same files from elsewhere, such as the origin behind the CDN, so that hashing

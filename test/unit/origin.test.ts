@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +98,16 @@ describe('demo origin', () => {
       assert.ok(file !== undefined && file.endsWith('270p/seg-7.ts'), `fixture file ${file}`);
       assert.deepEqual(bytes, await readFile(file));
       assert.equal(Number(res.headers.get('content-length')), bytes.length);
+    });
+
+    it("publishes each segment's SHA-256 as Repr-Digest, of the whole file in a range's answer too", async () => {
+      const whole = await readFile(origin.segmentFile('/vod/270p/seg-7.ts')!);
+      const expected = `sha-256=:${createHash('sha256').update(whole).digest('base64')}:`;
+      const head = await fetch(`${origin.url}/vod/270p/seg-7.ts`, { method: 'HEAD' });
+      assert.equal(head.headers.get('repr-digest'), expected);
+      const { res } = await fetchBytes(`${origin.url}/vod/270p/seg-7.ts`, { headers: { Range: 'bytes=0-99' } });
+      assert.equal(res.headers.get('repr-digest'), expected);
+      assert.match(res.headers.get('access-control-expose-headers') ?? '', /Repr-Digest/);
     });
 
     it('answers 404 outside the fixture', async () => {
