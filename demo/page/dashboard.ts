@@ -59,7 +59,9 @@ async function refreshOrigin(): Promise<void> {
 function refresh(): void {
   const engine = typeof Shoal === 'undefined' ? undefined : Shoal.instances[0];
   if (!engine) {
+    // Plain hls.js: the CDN's egress is still worth showing, for comparison with Shoal.
     setText('status', 'no Shoal engine on this page');
+    void refreshOrigin();
     return;
   }
   const stats = engine.stats();
