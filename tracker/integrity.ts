@@ -103,8 +103,9 @@ export class SegmentHasher {
   /** Origins whose answer to a HEAD carried no SHA-256 `Repr-Digest`: their segments are fetched. */
   readonly #withoutDigests = new Set<IntegrityOrigin>();
   #running = 0;
-  /** Segments fetched whole (or their range) to hash, and digests read from an origin's HEAD instead. */
+  /** Segments (or byte ranges) fetched to be hashed. */
   fetches = 0;
+  /** Hashes read from an origin's `Repr-Digest` instead of fetching the segment. */
   digestsRead = 0;
 
   constructor(
@@ -172,15 +173,17 @@ export class SegmentHasher {
   async #publishedDigest(url: URL, origin: IntegrityOrigin): Promise<IntegrityAnswer | undefined> {
     const response = await this.fetchImpl(url, {
       method: 'HEAD',
-      headers: { 'user-agent': INTEGRITY_USER_AGENT, 'want-repr-digest': 'sha-256=10' },
+      // The digest must be of the bytes viewers get: the file as is, not a compressed copy.
+      headers: { 'user-agent': INTEGRITY_USER_AGENT, 'want-repr-digest': 'sha-256=10', 'accept-encoding': 'identity' },
       redirect: 'error',
       signal: AbortSignal.timeout(this.options.fetchTimeoutMs),
     }).catch(() => undefined);
     if (!response?.ok) return undefined;
     const sha256 = sha256OfReprDigest(response.headers.get('repr-digest'));
-    const length = response.headers.get('content-length');
+    const length = response.headers.get('content-length') ?? '';
     const bytes = Number(length);
-    if (sha256 === undefined || length === null || !Number.isSafeInteger(bytes) || bytes < 0) {
+    const encoding = response.headers.get('content-encoding') ?? 'identity';
+    if (sha256 === undefined || !/^\d+$/.test(length) || !Number.isSafeInteger(bytes) || encoding !== 'identity') {
       this.#withoutDigests.add(origin);
       return undefined;
     }

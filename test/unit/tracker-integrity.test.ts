@@ -128,7 +128,7 @@ describe('tracker integrity service', () => {
     assert.equal(malformed.digestsRead, 0);
   });
 
-  it('trusts a published digest only with the segment length, and within the size cap', async () => {
+  it('trusts a published digest only with the length of the file as is, and within the size cap', async () => {
     const digest = `sha-256=:${createHash('sha256').update('x').digest('base64')}:`;
     const answer = (headers: Record<string, string>) =>
       new SegmentHasher({ ...defaultIntegrityOptions, origins: [{ prefix: 'https://cdn.example/' }], maxSegmentBytes: 100 }, async (_url, init) =>
@@ -136,7 +136,10 @@ describe('tracker integrity service', () => {
       ).lookup('https://cdn.example/a.ts');
     assert.deepEqual((await answer({ 'repr-digest': digest, 'content-length': '1' })).body, { sha256: createHash('sha256').update('x').digest('hex'), bytes: 1 });
     assert.equal((await answer({ 'repr-digest': digest, 'content-length': '101' })).status, 413);
-    assert.deepEqual((await answer({ 'repr-digest': digest })).body, { sha256: createHash('sha256').update('body').digest('hex'), bytes: 4 }, 'no length: fetched');
+    const fetched = { sha256: createHash('sha256').update('body').digest('hex'), bytes: 4 };
+    assert.deepEqual((await answer({ 'repr-digest': digest })).body, fetched, 'no length: fetched');
+    assert.deepEqual((await answer({ 'repr-digest': digest, 'content-length': '' })).body, fetched, 'an empty length: fetched');
+    assert.deepEqual((await answer({ 'repr-digest': digest, 'content-length': '1', 'content-encoding': 'gzip' })).body, fetched, 'a digest of a compressed copy: fetched');
   });
 
   it('reads the SHA-256 member of a Repr-Digest dictionary', () => {
