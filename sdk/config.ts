@@ -34,6 +34,8 @@ export interface ShoalConfig {
    * Bytes of VOD segments kept in IndexedDB (idb-keyval) across page loads, served to peers
    * and to repeated views after a reload; least recently used go first. 0 turns it off. If
    * IndexedDB is missing or fails (private mode, quota), Shoal warns once and keeps to memory.
+   * A player starting with an empty buffer waits for IndexedDB to open only if the store held
+   * segments when last written (a flag in localStorage tells), so first visits do not wait.
    * @default 268435456 (256 MiB)
    */
   persistentCacheBytes: number;

@@ -79,6 +79,19 @@ interface Plan {
 }
 
 const DEFAULT_DB_NAME = 'shoal-segments';
+
+/** localStorage key of the hint that the store `dbName` holds segments. */
+const holdsHintKey = (dbName: string) => `${dbName}:holds-segments`;
+
+/** Sets or clears the hint read by {@link PersistentSegmentStore.mayHoldSegments}; no localStorage, no hint. */
+function setHoldsHint(dbName: string, holds: boolean): void {
+  try {
+    if (holds) localStorage.setItem(holdsHintKey(dbName), '1');
+    else localStorage.removeItem(holdsHintKey(dbName));
+  } catch {
+    // Storage blocked or absent: mayHoldSegments() then answers true, as if the hint were set.
+  }
+}
 const STORE_NAME = 'segments';
 const INDEX_KEY = 'index';
 const INDEX_VERSION = 1;
@@ -113,6 +126,20 @@ export class PersistentSegmentStore {
    * `onWarning`, when IndexedDB is unavailable or fails to open.
    * @throws RangeError when `quotaBytes` is not a finite number >= 0 (a programming error).
    */
+  /**
+   * Whether the store `dbName` may hold segments, answered at once from a hint in localStorage
+   * that the store keeps up to date: a player starting with an empty buffer waits for
+   * IndexedDB to open only if so, because opening can take hundreds of ms on a busy machine,
+   * which a first visit would spend for nothing. True when localStorage cannot tell.
+   */
+  static mayHoldSegments(dbName: string = DEFAULT_DB_NAME): boolean {
+    try {
+      return typeof localStorage === 'undefined' || localStorage.getItem(holdsHintKey(dbName)) !== null;
+    } catch {
+      return true;
+    }
+  }
+
   static async open(options: PersistentStoreOptions): Promise<PersistentSegmentStore | undefined> {
     const { quotaBytes } = options;
     if (typeof quotaBytes !== 'number' || !Number.isFinite(quotaBytes) || quotaBytes < 0) {
@@ -136,7 +163,7 @@ export class PersistentSegmentStore {
         const orphans = storedKeys.filter((key) => typeof key !== 'string' || !live.has(key));
         return { deleteKeys: [...evicted.map(dataKey), ...orphans] };
       });
-      return new PersistentSegmentStore(useStore, db, quotaBytes, onWarning, options.onEvict ?? (() => {}), index);
+      return new PersistentSegmentStore(useStore, db, options.dbName ?? DEFAULT_DB_NAME, quotaBytes, onWarning, options.onEvict ?? (() => {}), index);
     } catch (error) {
       db?.close();
       onWarning(`Persistent segment cache unavailable (IndexedDB: ${describe(error)}); using the memory cache only`);
@@ -147,6 +174,7 @@ export class PersistentSegmentStore {
   private constructor(
     useStore: UseStore,
     db: IDBDatabase,
+    readonly dbName: string,
     quotaBytes: number,
     onWarning: (message: string) => void,
     onEvict: (ids: string[]) => void,
@@ -233,6 +261,7 @@ export class PersistentSegmentStore {
     if (this.#state !== 'open') return;
     this.#mirror.clear();
     this.#bytes = 0;
+    setHoldsHint(this.dbName, false);
   }
 
   /** Writes pending recency stamps, then closes the database; later calls are no-ops. */
@@ -296,6 +325,7 @@ export class PersistentSegmentStore {
     }
     this.#mirror = index;
     this.#bytes = totalBytes(index);
+    setHoldsHint(this.dbName, index.size > 0);
     for (const entry of index.values()) this.#clock = Math.max(this.#clock, entry.lastUsed);
     if (gone.length > 0) this.#onEvict(gone);
   }

@@ -56,6 +56,7 @@ describe('persistent segment store (IndexedDB)', () => {
   afterEach(async () => {
     for (const store of opened.splice(0)) await store.close();
     await deleteDatabase(dbName);
+    localStorage.removeItem(`${dbName}:holds-segments`);
   });
 
   async function open(options: Partial<PersistentStoreOptions> = {}): Promise<PersistentSegmentStore> {
@@ -212,6 +213,18 @@ describe('persistent segment store (IndexedDB)', () => {
     expect(evicted).to.deep.equal([]);
     await store.close();
     expect((await open()).ids()).to.deep.equal([]);
+  });
+
+  it('tells at once, before opening, whether it may hold segments: none yet, some, none after clear()', async () => {
+    expect(PersistentSegmentStore.mayHoldSegments(dbName)).to.equal(false);
+    const store = await open();
+    expect(PersistentSegmentStore.mayHoldSegments(dbName)).to.equal(false);
+    await store.put('a', segment(KB, 1), { swarmId: 's' });
+    expect(PersistentSegmentStore.mayHoldSegments(dbName)).to.equal(true);
+    await store.close();
+    expect(PersistentSegmentStore.mayHoldSegments(dbName)).to.equal(true, 'after a reload');
+    await (await open()).clear();
+    expect(PersistentSegmentStore.mayHoldSegments(dbName)).to.equal(false);
   });
 
   it('without IndexedDB, open gives undefined and one warning', async () => {
