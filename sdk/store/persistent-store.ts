@@ -79,6 +79,13 @@ interface Plan {
 }
 
 const DEFAULT_DB_NAME = 'shoal-segments';
+const STORE_NAME = 'segments';
+const INDEX_KEY = 'index';
+const INDEX_VERSION = 1;
+const DATA_KEY_PREFIX = 'segment:';
+const DEFAULT_OPEN_TIMEOUT_MS = 5000;
+/** Longest time a `get`'s recency stamp stays only in memory. */
+const TOUCH_FLUSH_MS = 2000;
 
 /** localStorage key of the hint that the store `dbName` holds segments. */
 const holdsHintKey = (dbName: string) => `${dbName}:holds-segments`;
@@ -89,16 +96,9 @@ function setHoldsHint(dbName: string, holds: boolean): void {
     if (holds) localStorage.setItem(holdsHintKey(dbName), '1');
     else localStorage.removeItem(holdsHintKey(dbName));
   } catch {
-    // Storage blocked or absent: mayHoldSegments() then answers true, as if the hint were set.
+    // Storage full or blocked: at worst a repeat visit's first segment comes over HTTP, not from the store.
   }
 }
-const STORE_NAME = 'segments';
-const INDEX_KEY = 'index';
-const INDEX_VERSION = 1;
-const DATA_KEY_PREFIX = 'segment:';
-const DEFAULT_OPEN_TIMEOUT_MS = 5000;
-/** Longest time a `get`'s recency stamp stays only in memory. */
-const TOUCH_FLUSH_MS = 2000;
 
 /**
  * A byte-capped, least-recently-used segment store in IndexedDB that survives page reloads and
@@ -122,11 +122,6 @@ export class PersistentSegmentStore {
   #clock = 0;
 
   /**
-   * Opens (creating if needed) the store and loads its index. Returns undefined, after calling
-   * `onWarning`, when IndexedDB is unavailable or fails to open.
-   * @throws RangeError when `quotaBytes` is not a finite number >= 0 (a programming error).
-   */
-  /**
    * Whether the store `dbName` may hold segments, answered at once from a hint in localStorage
    * that the store keeps up to date: a player starting with an empty buffer waits for
    * IndexedDB to open only if so, because opening can take hundreds of ms on a busy machine,
@@ -140,6 +135,11 @@ export class PersistentSegmentStore {
     }
   }
 
+  /**
+   * Opens (creating if needed) the store and loads its index. Returns undefined, after calling
+   * `onWarning`, when IndexedDB is unavailable or fails to open.
+   * @throws RangeError when `quotaBytes` is not a finite number >= 0 (a programming error).
+   */
   static async open(options: PersistentStoreOptions): Promise<PersistentSegmentStore | undefined> {
     const { quotaBytes } = options;
     if (typeof quotaBytes !== 'number' || !Number.isFinite(quotaBytes) || quotaBytes < 0) {
