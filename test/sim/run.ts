@@ -6,8 +6,9 @@
  * browser runs) on virtual time, over a simulated network (per-viewer upload and download
  * capacity, per-pair latency), a simulated tracker with trystero's pairing, a CDN with a time to
  * first byte, and join/leave churn. Deterministic for a seed. Prints JSON per swarm size:
- * offload, stalls, upload per viewer (mean, p95, as multiples of the bitrate) and tracker
- * messages per viewer per minute. SIM_DEBUG=1 traces every segment decision to stderr.
+ * offload, stalls, upload per viewer (mean, p95, as multiples of the bitrate), tracker
+ * messages per viewer per minute, and how long the player's segment loads took. SIM_DEBUG=1
+ * traces every segment decision to stderr.
  */
 import { parseArgs } from 'node:util';
 import { SimNetwork, SimNode } from './network.ts';
@@ -103,6 +104,7 @@ async function simulate(viewerCount: number) {
   });
   const viewerMinutes = viewers.reduce((s, v) => s + ((v.leftAt ?? end) - v.joinedAt) / 60_000, 0);
   const startups = viewers.map((v) => v.startupMs).filter((x): x is number => x !== undefined);
+  const loads = viewers.flatMap((v) => v.loadMs);
   const segments = { http: 0, p2p: 0, cache: 0, peerFallbacks: 0 };
   for (const viewer of viewers) {
     const stats = viewer.engine.stats();
@@ -120,6 +122,9 @@ async function simulate(viewerCount: number) {
     ceiling: Number(((viewerCount - 1) / viewerCount).toFixed(4)),
     stalls: { count: viewers.reduce((s, v) => s + v.stalls, 0), seconds: Number((viewers.reduce((s, v) => s + v.stallMs, 0) / 1000).toFixed(2)) },
     startupMs: { median: percentile(startups, 0.5), p95: percentile(startups, 0.95) },
+    // The player loads one segment at a time: a mean near the segment's duration leaves no time
+    // to wait for peers without the player falling behind.
+    playerLoadMs: { mean: Math.round(loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length)), p95: Math.round(percentile(loads, 0.95)), segmentMs: stream.segmentMs },
     uploadPerViewerXBitrate: { mean: Number((uploadX100.reduce((a, b) => a + b, 0) / uploadX100.length).toFixed(3)), p95: Number(percentile(uploadX100, 0.95).toFixed(3)), cap: uploadX },
     segments,
     trackerMessagesPerViewerPerMinute: Number((tracker.messages / viewerMinutes).toFixed(2)),

@@ -43,6 +43,12 @@ export class SimViewer {
   stallMs = 0;
   segmentsPlayed = 0;
   bytesReceived = 0;
+  /**
+   * How long each segment took from the player's request to its delivery, in ms. hls.js loads
+   * one fragment at a time, so these must average under a segment's duration or the player
+   * falls behind the live edge and its buffer shrinks.
+   */
+  readonly loadMs: number[] = [];
   #firstSegment = 0;
   #startMedia = 0;
   #next = 0;
@@ -138,10 +144,12 @@ export class SimViewer {
       this.#loading = false;
       this.#loadNext();
     };
+    const requestedAt = this.time.now;
     loader.load(context, loaderConfig, {
       onSuccess: (response) => {
         this.#loading = false;
         if (!this.present) return;
+        this.loadMs.push(this.time.now - requestedAt);
         this.bytesReceived += (response.data as ArrayBuffer).byteLength;
         this.#append();
         this.#next = sn + 1;

@@ -23,5 +23,6 @@ describe('swarm simulator', () => {
     assert.ok(result.segments.p2p > 0);
     assert.ok(result.viewersOverall > 6, 'churn replaced viewers');
     assert.ok(result.uploadPerViewerXBitrate.p95 <= result.uploadPerViewerXBitrate.cap + 1e-9, 'upload within the simulated capacity');
+    assert.ok(result.playerLoadMs.mean > 0 && result.playerLoadMs.p95 >= result.playerLoadMs.mean, `player loads timed: ${JSON.stringify(result.playerLoadMs)}`);
   });
 });
