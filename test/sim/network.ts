@@ -2,7 +2,8 @@
  * The simulated network: every viewer has an uplink and a downlink of fixed capacity, each a
  * FIFO queue, and every pair of viewers a fixed one-way latency. A message leaves the sender's
  * uplink at its capacity, travels, then enters the receiver's downlink. The CDN answers after a
- * time to first byte and streams at its per-response rate, within the viewer's downlink.
+ * time to first byte and streams at its per-response rate, within the viewer's downlink, one
+ * piece at a time, so that peer messages arriving during a download interleave with it.
  */
 import type { VirtualTime } from './virtual-time.ts';
 
@@ -60,28 +61,29 @@ export class SimNetwork {
     return new Promise((resolve) => time.at(sent, resolve));
   }
 
-  /**
-   * An HTTP response of `bytes` from the CDN to `to`, delivered in pieces of `pieceBytes`;
-   * returns the arrival time of the headers.
-   */
+  /** An HTTP response of `bytes` from the CDN to `to`, delivered in pieces of `pieceBytes`. */
   fetchFromCdn(to: SimNode, bytes: number, pieceBytes: number, onHeaders: () => void, onPiece: (offset: number, length: number, last: boolean) => void): void {
     const { time } = this;
     const rate = Math.min(this.options.cdnBytesPerSec, to.link.downloadBytesPerSec);
     const headersAt = time.now + this.options.cdnTtfbMs;
     time.at(headersAt, onHeaders);
-    let at = Math.max(headersAt, to.downlinkFreeAt);
-    for (let offset = 0; offset < bytes; offset += pieceBytes) {
+    // The downlink is taken piece by piece, not for the whole response at once: peer messages
+    // arriving meanwhile share it, as flows share a real link, instead of queueing behind the
+    // entire response.
+    const sendPiece = (offset: number) => {
       const length = Math.min(pieceBytes, bytes - offset);
-      at += (length / rate) * 1000;
-      const done = at;
+      const receivedAt = Math.max(time.now, to.downlinkFreeAt) + (length / to.link.downloadBytesPerSec) * 1000;
+      to.downlinkFreeAt = receivedAt;
       const last = offset + length >= bytes;
-      time.at(done, () => {
+      const paced = time.now + (length / rate) * 1000;
+      time.at(receivedAt, () => {
         if (!to.connected) return;
         this.cdnBytes += length;
         to.httpBytes += length;
         onPiece(offset, length, last);
       });
-    }
-    to.downlinkFreeAt = at;
+      if (!last) time.at(Math.max(receivedAt, paced), () => to.connected && sendPiece(offset + length));
+    };
+    time.at(headersAt, () => sendPiece(0));
   }
 }
