@@ -30,12 +30,13 @@ export const DATA_ACTION = 'shoal-dat';
 
 /**
  * Size of the data chunks this viewer sends: a relay forwards a chunk once it has it whole, so
- * the delay per hop is one chunk's time on the uplink. 8 KiB halves that against 16 KiB (in the
- * simulator, 100 viewers, seeds 1-3: offload 0.739 / 0.736 / 0.742 -> 0.776 / 0.761 / 0.761),
- * and still fits one trystero message (16 KiB less its 36-byte header) besides the metadata
- * message every chunk has.
+ * the delay per hop is one chunk's time on the uplink, and a live segment crosses the swarm in
+ * hops. In the simulator (uplink 2x the bitrate, 100 viewers, seeds 1-3), 16 KiB -> 8 KiB took
+ * offload from 0.739 / 0.736 / 0.742 to 0.776 / 0.761 / 0.761, and 8 KiB -> 4 KiB from
+ * 0.795 / 0.790 / 0.797 to 0.814 / 0.803 / 0.808 (2 KiB: +0.004 more at seed 1, for twice the
+ * messages again). Each chunk is one trystero message besides its metadata message.
  */
-export const CHUNK_BYTES = 8 * 1024;
+export const CHUNK_BYTES = 4 * 1024;
 /** Largest data chunk accepted from a peer: peers of earlier versions send 16 KiB. */
 export const MAX_CHUNK_BYTES = 16 * 1024;
 /** Longest segment id accepted from a peer. */
