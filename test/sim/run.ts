@@ -6,9 +6,9 @@
  * browser runs) on virtual time, over a simulated network (per-viewer upload and download
  * capacity, per-pair latency), a simulated tracker with trystero's pairing, a CDN with a time to
  * first byte, and join/leave churn. Deterministic for a seed. Prints JSON per swarm size:
- * offload, stalls, upload per viewer (mean, p95, as multiples of the bitrate), tracker
- * messages per viewer per minute, and how long the player's segment loads took. SIM_DEBUG=1
- * traces every segment decision to stderr.
+ * offload (over the run, and from 20 s after the audience arrived), stalls, upload per viewer
+ * (mean, p95, as multiples of the bitrate), tracker messages per viewer per minute, and how long
+ * the player's segment loads took. SIM_DEBUG=1 traces every segment decision to stderr.
  */
 import { parseArgs } from 'node:util';
 import { SimNetwork, SimNode } from './network.ts';
@@ -33,6 +33,8 @@ const { values } = parseArgs({
 });
 
 const BITRATE_BYTES_PER_SEC = 125_000; // 1 Mbit/s
+/** `steadyOffload` counts from this long after the last viewer of the initial audience joined. */
+const STEADY_AFTER_JOIN_SECONDS = 20;
 const stream: StreamSpec = { segmentMs: 2000, segmentBytes: 2 * BITRATE_BYTES_PER_SEC, bitrateBytesPerSec: BITRATE_BYTES_PER_SEC };
 
 function percentile(xs: number[], p: number): number {
@@ -94,6 +96,11 @@ async function simulate(viewerCount: number) {
   };
   if (Number.isFinite(churnEveryMs)) time.at(start + joinSeconds * 1000 + churnEveryMs, churn);
   const end = start + joinSeconds * 1000 + seconds * 1000;
+  // The audience's arrival costs the CDN each newcomer's first segments: a long event's offload
+  // is the one once that wave has passed, with churn still going on.
+  const steadyFrom = Math.min(end, start + (joinSeconds + STEADY_AFTER_JOIN_SECONDS) * 1000);
+  await time.run(steadyFrom);
+  const atSteady = { cdnBytes: network.cdnBytes, playerBytes: viewers.reduce((s, v) => s + v.bytesReceived, 0) };
   await time.run(end);
   for (const viewer of viewers) viewer.finish();
 
@@ -119,9 +126,13 @@ async function simulate(viewerCount: number) {
     viewersOverall: viewers.length,
     simulatedSeconds: seconds + joinSeconds,
     offload: Number((1 - network.cdnBytes / playerBytes).toFixed(4)),
+    steadyOffload: {
+      offload: Number((1 - (network.cdnBytes - atSteady.cdnBytes) / Math.max(1, playerBytes - atSteady.playerBytes)).toFixed(4)),
+      fromSecond: (steadyFrom - start) / 1000,
+    },
     ceiling: Number(((viewerCount - 1) / viewerCount).toFixed(4)),
     stalls: { count: viewers.reduce((s, v) => s + v.stalls, 0), seconds: Number((viewers.reduce((s, v) => s + v.stallMs, 0) / 1000).toFixed(2)) },
-    startupMs: { median: percentile(startups, 0.5), p95: percentile(startups, 0.95) },
+    startupMs: { median: Math.round(percentile(startups, 0.5)), p95: Math.round(percentile(startups, 0.95)) },
     // The player loads one segment at a time: a mean near the segment's duration leaves no time
     // to wait for peers without the player falling behind.
     playerLoadMs: { mean: Math.round(loads.reduce((a, b) => a + b, 0) / Math.max(1, loads.length)), p95: Math.round(percentile(loads, 0.95)), segmentMs: stream.segmentMs },

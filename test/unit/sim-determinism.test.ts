@@ -20,6 +20,7 @@ describe('swarm simulator', () => {
     assert.notDeepEqual(first.results[0].events, other.results[0].events, 'another seed, another run');
     const [result] = first.results;
     assert.ok(result.offload > 0, `offload ${result.offload}`);
+    assert.ok(result.steadyOffload.offload > 0 && result.steadyOffload.fromSecond > 0, `steady offload ${JSON.stringify(result.steadyOffload)}`);
     assert.ok(result.segments.p2p > 0);
     assert.ok(result.viewersOverall > 6, 'churn replaced viewers');
     assert.ok(result.uploadPerViewerXBitrate.p95 <= result.uploadPerViewerXBitrate.cap + 1e-9, 'upload within the simulated capacity');
