@@ -149,10 +149,12 @@ describe('destroy(), in a real Chromium page', () => {
     });
     for (let engine = 1; engine <= ENGINES; engine++) {
       await startEngine(page, stack);
-      // The first engine meets the peer; the others are destroyed once they have loaded and
-      // joined their swarm (a peer closed by the previous one takes trystero seconds to forget).
+      // The first engine meets the peer (in half a second, but a pairing whose connection failed
+      // takes the SDK's tracker reconnect, see SDK_PAIRING_WAIT_MS); the others are destroyed once
+      // they have loaded and joined their swarm (a peer closed by the previous one takes trystero
+      // seconds to forget).
       if (engine === 1) {
-        await waitFor(page, 'engine 1 meeting the peer', 20_000, () => {
+        await waitFor(page, 'engine 1 meeting the peer', SDK_PAIRING_WAIT_MS, () => {
           const engines = (window as any).Shoal.instances;
           return engines.length === 1 && engines[0].stats().peers > 0;
         });
