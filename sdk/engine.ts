@@ -7,6 +7,7 @@ import { PlayerBuffer } from './hls/buffer-ahead.ts';
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { addLiveLatency } from './hls/live-latency.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
+import { RecentHttpLoads } from './scheduler/fallback-margin.ts';
 import { shouldPrefetch, uploadSlotsFor } from './scheduler/plan.ts';
 import { SegmentScheduler, type NonHttpDelivery, type SegmentRef, type Transfer } from './scheduler/segment-scheduler.ts';
 import { MemorySegmentCache } from './store/memory-cache.ts';
@@ -124,6 +125,8 @@ export class ShoalEngine {
   #p2p: ShoalStats['p2p'];
   /** What the upload slots are sized from: the measured uplink and the segments played. */
   readonly #uplink: { bytesPerSec?: number; segmentBytes?: number; segmentDurationSec?: number } = {};
+  /** How long whole segments took over HTTP lately: the fallback's share of the buffer follows it. */
+  readonly #httpLoads = new RecentHttpLoads();
   readonly #uploadSlots = new UploadSlots(
     () =>
       uploadSlotsFor({
@@ -165,6 +168,7 @@ export class ShoalEngine {
       peers: (swarmId) => this.#swarm(swarmId),
       openTransfer: (segment, announce) => this.#openTransfer(segment, announce),
       bufferAheadSec: () => this.#bufferAheadSec(),
+      slowestHttpLoadSec: () => this.#httpLoads.slowestSec,
       now: () => performance.now(),
       random: Math.random,
       peerFailed: (segment, peerId, reason) => {
@@ -576,6 +580,7 @@ export class ShoalEngine {
     this.#counters.httpBytes += bytes;
     if (fromPeer) this.#counters.p2pBytes += fromPeer.bytes;
     if (!segment) return;
+    if (!fromPeer) this.#httpLoads.record(durationMs);
     this.#counters.segments.http++;
     const peerPart = fromPeer ? { peerId: fromPeer.peerId, peerBytes: fromPeer.bytes } : {};
     this.#events.emit('segment-loaded', { segmentId: segment.segmentId, source: 'http', bytes: bytes + (fromPeer?.bytes ?? 0), durationMs, ...peerPart });

@@ -1,6 +1,7 @@
 import type { ShoalConfig } from '../config.ts';
 import type { PartialSegment } from '../store/partial-segment.ts';
 import type { Verdict } from '../integrity/verifier.ts';
+import { fallbackMarginSec } from './fallback-margin.ts';
 import { peerTimeoutMs, planSegmentLoad, swarmWarmupWaitMs, type PeerCandidate } from './plan.ts';
 
 /** A segment as the scheduler sees it: its id, its swarm, its media sequence, whether it is live. */
@@ -52,6 +53,8 @@ export interface SchedulerDeps {
    */
   openTransfer(segment: SegmentRef, announce: 'now' | 'on-first-byte'): Transfer;
   bufferAheadSec(): number;
+  /** How long the slowest of the viewer's recent whole-segment HTTP loads took, if any were made. */
+  slowestHttpLoadSec(): number | undefined;
   now(): number;
   random(): number;
   /** A peer attempt failed; the scheduler moves on to another peer or to HTTP. */
@@ -207,15 +210,16 @@ export class SegmentScheduler {
     if (!swarm) return undefined;
 
     const bufferAheadSec = deps.bufferAheadSec();
+    const bufferSafetyMarginSec = fallbackMarginSec(deps.config.bufferSafetyMarginSec, deps.slowestHttpLoadSec());
     // Live startup is latency-bound: only VOD players wait for their swarm to connect.
     const warmupMs = segment.live ? 0 : swarmWarmupWaitMs({
       peerCount: swarm.peerCount,
       sinceJoinMs: startedAt - swarm.joinedAt,
       bufferAheadSec,
-      bufferSafetyMarginSec: deps.config.bufferSafetyMarginSec,
+      bufferSafetyMarginSec,
     });
     if (warmupMs > 0) await swarm.waitForPeer(warmupMs, signal);
-    const deadline = startedAt + peerTimeoutMs({ ...deps.config, bufferAheadSec });
+    const deadline = startedAt + peerTimeoutMs({ ...deps.config, bufferAheadSec, bufferSafetyMarginSec });
     /** A prefetch of this segment already under way: wait for it rather than start another. */
     const joinPrefetch = async (): Promise<NonHttpDelivery | PeerRemainder | 'none' | 'failed'> => {
       const running = this.#prefetches.get(segment.segmentId);
@@ -247,7 +251,7 @@ export class SegmentScheduler {
         retrying: tried.size > 0,
         elapsedMs,
         bufferAheadSec,
-        bufferSafetyMarginSec: deps.config.bufferSafetyMarginSec,
+        bufferSafetyMarginSec,
         minPeerTimeoutMs: deps.config.minPeerTimeoutMs,
         maxPeerTimeoutMs: deps.config.maxPeerTimeoutMs,
         liveWaitMaxMs: deps.config.liveWaitMaxMs,

@@ -19,6 +19,7 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
     openTransfer: () => ({ sink: new PartialSegment(), complete: () => transfers.push('complete'), fail: () => transfers.push('fail') }),
     transfers,
     bufferAheadSec: () => 10,
+    slowestHttpLoadSec: () => undefined,
     now: () => 0,
     random: () => 0,
     peerFailed: (_s, peerId, reason) => failures.push(`${peerId}: ${reason}`),
@@ -81,6 +82,14 @@ describe('segment scheduler', () => {
     assert.equal(result?.peerId, 'fast');
     assert.deepEqual(peers.asked, [['fast', 6000]]);
     assert.deepEqual(d.transfers, ['complete'], 'the segment was announced while arriving, then settled');
+  });
+
+  it('holds back more of the buffer when recent HTTP loads were slow, so the fallback still fits', async () => {
+    const peers = source([holder('fast', 1e7)], async () => new ArrayBuffer(9));
+    // 10 s buffered, a 4 s floor: 6 s for the peer; a 5 s HTTP load lately keeps 7.5 s back.
+    const d = deps({ peers: () => peers, slowestHttpLoadSec: () => 5 });
+    await new SegmentScheduler(d).fetchWithoutHttp(segment, new AbortController().signal);
+    assert.deepEqual(peers.asked, [['fast', 2500]]);
   });
 
   it('tries a second holder after a failure, then gives up to HTTP', async () => {
