@@ -43,7 +43,7 @@ export interface ShoalConfig {
    * Seconds of forward buffer held back for the HTTP fallback, at least: a peer only gets the
    * time the player can spare beyond the margin. Shoal holds back more when the CDN is slow:
    * 1.5 times the slowest of this viewer's last 8 whole-segment HTTP loads, when that is more.
-   * @default 1
+   * @default 1.5
    */
   bufferSafetyMarginSec: number;
   /**
@@ -160,7 +160,7 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   maxPeers: 8,
   cacheBytes: 64 * 1024 * 1024,
   persistentCacheBytes: 256 * 1024 * 1024,
-  bufferSafetyMarginSec: 1,
+  bufferSafetyMarginSec: 1.5,
   extraLiveLatencySec: 0,
   liveWaitMaxMs: 2000,
   minPeerTimeoutMs: 1000,
