@@ -116,8 +116,8 @@ const OFFERED_SEGMENTS_REMEMBERED = 8;
 const FLOWING_SEGMENTS_REMEMBERED = 16;
 
 /**
- * Longest a request waits in the upload queue for a slot before it is told `busy`: the asker
- * has a deadline, and another holder, or an offer, may serve it sooner.
+ * Longest a request of a live swarm waits in the upload queue for a slot before it is told
+ * `busy`: the asker has a deadline, and another holder, or an offer, may serve it sooner.
  */
 const UPLOAD_QUEUE_WAIT_MS = 300;
 
@@ -535,6 +535,9 @@ export class Swarm {
     peer.uploads.set(rid, upload);
     const queueWait = new AbortController();
     const stopWaiting = () => queueWait.abort();
+    // Only live viewers queue: they all want the same new segment at once, while a VOD viewer
+    // asking a busy peer does better with another holder at once.
+    if (!this.options.live?.()) stopWaiting();
     upload.signal.addEventListener('abort', stopWaiting, { once: true });
     const queueTimer = setTimeout(stopWaiting, UPLOAD_QUEUE_WAIT_MS);
     const granted = await this.options.uploadSlots.acquire(queueWait.signal);

@@ -256,6 +256,27 @@ describe('swarm over a fake room', () => {
     await first;
   });
 
+  it('tells a request of a VOD swarm busy at once, without queueing it', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A', { maxUploads: 1, queue: 1, live: false });
+    const b = viewer(bus, 'B', { live: false });
+    const c = viewer(bus, 'C', { live: false });
+    bus.connectAll();
+    const total = 8_000_000;
+    a.hold('seg-6', new Uint8Array(total).buffer);
+    await until(() => c.swarm.holdersOf('seg-6').length === 1 && b.swarm.holdersOf('seg-6').length === 1);
+    const first = b.swarm.request('A', 'seg-6', { timeoutMs: 60_000, firstByteTimeoutMs: 60_000, sink: new PartialSegment() });
+    await until(() => a.uploadSlots.free === 0);
+    const askedAt = performance.now();
+    const failure = await c.swarm.request('A', 'seg-6', options()).then(
+      () => 'served',
+      (error: PeerRequestError) => error.failure,
+    );
+    assert.equal(failure, 'busy');
+    assert.ok(performance.now() - askedAt < 250, 'not after the live queue wait');
+    await first;
+  });
+
   it('sends an offered segment at once: the peer that takes it gets the bytes without asking', async () => {
     const bus = new FakeRoomBus();
     const a = viewer(bus, 'A', { maxUploads: 1 });
