@@ -159,12 +159,6 @@ export interface UploadCapacityInput {
 }
 
 /**
- * Uploads to run at once: as many as the uplink can carry at the stream's own pace each (a
- * segment per segment duration), so a relay chain keeps up with playback while a new segment
- * fans out to several peers at once instead of one after another. Two until the uplink has been
- * measured; never more than `maxUploads`.
- */
-/**
  * Uploads at once before the uplink is measured (most uploads are relays, paced by their
  * source, which measure nothing): an uplink of twice the bitrate, the least a sharing viewer is
  * expected to have, carries two at the stream's pace.
@@ -174,6 +168,12 @@ const UNMEASURED_UPLOAD_SLOTS = 2;
 /** A measured upload runs a little slower than the uplink (control messages share it): the slot count allows for that. */
 const UPLINK_MEASURE_TOLERANCE = 1.1;
 
+/**
+ * Uploads to run at once: as many as the uplink can carry at the stream's own pace each (a
+ * segment per segment duration), so a relay chain keeps up with playback while a new segment
+ * fans out to several peers at once instead of one after another. Two until the uplink has been
+ * measured; never more than `maxUploads`.
+ */
 export function uploadSlotsFor(input: UploadCapacityInput): number {
   const { uploadBytesPerSec, segmentBytes, segmentDurationSec } = input;
   if (!uploadBytesPerSec || !segmentBytes || !segmentDurationSec) return Math.min(UNMEASURED_UPLOAD_SLOTS, input.maxUploads);
