@@ -148,7 +148,7 @@ export class SegmentScheduler {
     const swarm = this.deps.peers(segment.swarmId);
     if (!swarm) return;
     const transfer = this.deps.openTransfer(segment, 'on-first-byte');
-    const running: RunningPrefetch = { segment, transfer, peerId, stop: new AbortController(), handedOver: false };
+    const running: RunningPrefetch = { transfer, peerId, stop: new AbortController(), handedOver: false };
     const stop = () => running.stop.abort();
     signal.addEventListener('abort', stop, { once: true });
     this.#prefetches.set(segment.segmentId, running);
@@ -339,7 +339,6 @@ export class SegmentScheduler {
 }
 
 interface RunningPrefetch {
-  segment: SegmentRef;
   transfer: Transfer;
   peerId: string;
   stop: AbortController;

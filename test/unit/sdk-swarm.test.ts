@@ -234,11 +234,12 @@ describe('swarm over a fake room', () => {
     assert.ok(!c.events.some((e) => e.startsWith('offered')));
   });
 
-  it('tells a request queued for an upload slot busy once it waited 300 ms, so the asker can look elsewhere', async () => {
+  /** B takes A's one upload slot with a big segment; C then asks A too, with one request allowed to queue. */
+  async function askWhileTheOnlySlotIsTaken(live: boolean) {
     const bus = new FakeRoomBus();
-    const a = viewer(bus, 'A', { maxUploads: 1, queue: 1 });
-    const b = viewer(bus, 'B');
-    const c = viewer(bus, 'C');
+    const a = viewer(bus, 'A', { maxUploads: 1, queue: 1, live });
+    const b = viewer(bus, 'B', { live });
+    const c = viewer(bus, 'C', { live });
     bus.connectAll();
     const total = 8_000_000;
     a.hold('seg-6', new Uint8Array(total).buffer);
@@ -250,31 +251,23 @@ describe('swarm over a fake room', () => {
       () => 'served',
       (error: PeerRequestError) => error.failure,
     );
-    assert.equal(failure, 'busy');
-    assert.ok(performance.now() - askedAt >= 290, 'it waited in the queue first');
-    assert.ok(a.uploaded() < total, 'while the first upload still ran');
+    const waitedMs = performance.now() - askedAt;
+    const uploadedMeanwhile = a.uploaded();
     await first;
+    return { failure, waitedMs, uploadedMeanwhile, total };
+  }
+
+  it('tells a request queued for an upload slot busy once it waited 300 ms, so the asker can look elsewhere', async () => {
+    const { failure, waitedMs, uploadedMeanwhile, total } = await askWhileTheOnlySlotIsTaken(true);
+    assert.equal(failure, 'busy');
+    assert.ok(waitedMs >= 290, 'it waited in the queue first');
+    assert.ok(uploadedMeanwhile < total, 'while the first upload still ran');
   });
 
   it('tells a request of a VOD swarm busy at once, without queueing it', async () => {
-    const bus = new FakeRoomBus();
-    const a = viewer(bus, 'A', { maxUploads: 1, queue: 1, live: false });
-    const b = viewer(bus, 'B', { live: false });
-    const c = viewer(bus, 'C', { live: false });
-    bus.connectAll();
-    const total = 8_000_000;
-    a.hold('seg-6', new Uint8Array(total).buffer);
-    await until(() => c.swarm.holdersOf('seg-6').length === 1 && b.swarm.holdersOf('seg-6').length === 1);
-    const first = b.swarm.request('A', 'seg-6', { timeoutMs: 60_000, firstByteTimeoutMs: 60_000, sink: new PartialSegment() });
-    await until(() => a.uploadSlots.free === 0);
-    const askedAt = performance.now();
-    const failure = await c.swarm.request('A', 'seg-6', options()).then(
-      () => 'served',
-      (error: PeerRequestError) => error.failure,
-    );
+    const { failure, waitedMs } = await askWhileTheOnlySlotIsTaken(false);
     assert.equal(failure, 'busy');
-    assert.ok(performance.now() - askedAt < 250, 'not after the live queue wait');
-    await first;
+    assert.ok(waitedMs < 250, 'not after the live queue wait');
   });
 
   it('sends an offered segment at once: the peer that takes it gets the bytes without asking', async () => {
