@@ -15,7 +15,7 @@ const listener: SwarmListener = {
   uploaded() {},
   uploadedWhole() {},
   misbehaved() {},
-  offered: () => false,
+  offered() {},
   unresponsive() {},
 };
 
