@@ -60,8 +60,10 @@ export interface ShoalConfig {
   /**
    * Longest wait, for a live segment no peer has announced yet, for one to announce it before
    * fetching it from the CDN. The actual wait is random (so that one viewer goes first) and
-   * never more than half of what the buffer can spare.
-   * @default 2000
+   * never more than half of what the buffer can spare. It is short because a viewer that hears
+   * of the segment anywhere in the swarm during it waits on for a peer to send it (within the
+   * buffer); only those who hear nothing fetch it, and their news then stops everyone else.
+   * @default 150
    */
   liveWaitMaxMs: number;
   /**
@@ -81,9 +83,10 @@ export interface ShoalConfig {
   peerFirstByteTimeoutMs: number;
   /**
    * Most segments this viewer uploads to peers at once. The actual number adapts to the
-   * measured uplink: as many uploads as can each finish in half a segment's duration, one until
-   * measured. Beyond it, peers are told `busy` and ask elsewhere, which spreads a new live
-   * segment down a relay chain instead of queueing every viewer on the first one to have it.
+   * measured uplink: as many uploads as it carries at the stream's pace each, two until
+   * measured. One request more per upload may wait for the next free one; beyond that, peers
+   * are told `busy` and ask elsewhere, which spreads a new live segment down a relay chain
+   * instead of queueing every viewer on the first one to have it.
    * @default 4
    */
   maxUploads: number;
@@ -162,7 +165,7 @@ export const defaultConfig: Readonly<ShoalConfig> = Object.freeze({
   persistentCacheBytes: 256 * 1024 * 1024,
   bufferSafetyMarginSec: 1.5,
   extraLiveLatencySec: 0,
-  liveWaitMaxMs: 2000,
+  liveWaitMaxMs: 150,
   minPeerTimeoutMs: 1000,
   maxPeerTimeoutMs: 8000,
   peerFirstByteTimeoutMs: 1000,

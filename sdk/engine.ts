@@ -67,8 +67,11 @@ export interface EngineDeps {
 /** Live segments fetched ahead of the player: this many past its newest request. */
 const LIVE_PREFETCH_LOOKAHEAD = 2;
 
-/** Requests that may queue for each upload slot before more are turned down. */
-const UPLOAD_QUEUE_PER_SLOT = 0;
+/**
+ * Requests that may queue for each upload slot before more are turned down: a viewer asking
+ * for a segment has a deadline, so it gets the next free slot before any offer goes out.
+ */
+const UPLOAD_QUEUE_PER_SLOT = 1;
 
 /** A destroyed engine's peer connections close this long after, unless a new engine uses them. */
 const PEER_RELEASE_GRACE_MS = 5000;
@@ -108,8 +111,8 @@ export class ShoalEngine {
   readonly #arriving = new Map<string, PartialSegment>();
   /** What the player asked for in each swarm: whether it is live, the newest sequence number. */
   readonly #playback = new Map<string, { live: boolean; newestRequestedSeq: number }>();
-  /** Swarms with a prefetch running. */
-  readonly #prefetching = new Set<string>();
+  /** Segments of `#arriving` coming over HTTP. */
+  readonly #arrivingOverHttp = new Set<string>();
   readonly #lifetime = new AbortController();
   readonly #joinRoom: JoinRoom;
   readonly #reconnectTrackers: EngineDeps['reconnectTrackers'];
@@ -299,7 +302,7 @@ export class ShoalEngine {
       if (!playback || frag.sn > playback.newestRequestedSeq || playback.live !== live) {
         this.#playback.set(swarmId, { live, newestRequestedSeq: Math.max(frag.sn, playback?.newestRequestedSeq ?? -1) });
       }
-      return { swarmId, segmentId, sn: frag.sn, live };
+      return { swarmId, segmentId, sn: frag.sn, live, ...(frag.duration > 0 ? { durationSec: frag.duration } : {}) };
     } catch (error) {
       this.#events.emit('error', { message: 'swarmId or segmentId hook threw; loading over HTTP', error });
       return undefined;
@@ -372,6 +375,7 @@ export class ShoalEngine {
       uploadSlots: this.#uploadSlots,
       source: (segmentId) => this.#cache.get(segmentId) ?? this.#arriving.get(segmentId) ?? this.#storedSource(segmentId),
       upload: () => this.#uploading(),
+      live: () => this.#playback.get(swarmId)?.live === true,
       ...(this.#uploadRate ? { uploadRate: this.#uploadRate } : {}),
       now: () => performance.now(),
       listener: {
@@ -396,7 +400,7 @@ export class ShoalEngine {
           this.#uplink.bytesPerSec = this.#uplink.bytesPerSec === undefined ? sample : 0.7 * this.#uplink.bytesPerSec + 0.3 * sample;
         },
         misbehaved: (peerId, reason) => this.#dropForGood(peerId, reason),
-        offered: (peerId, segmentId, seq) => this.#maybePrefetch(swarmId, peerId, segmentId, seq),
+        offered: (peerId, segmentId, seq, rid) => this.#takeOffer(swarmId, peerId, segmentId, seq, rid),
         unresponsive: (peerId) => this.#log(`peer ${peerId} said nothing since it connected in ${swarmId}: its side never opened; connection closed`),
       },
     });
@@ -411,6 +415,8 @@ export class ShoalEngine {
     const sink = new PartialSegment();
     this.#arriving.get(segmentId)?.fail();
     this.#arriving.set(segmentId, sink);
+    if (announce === 'now') this.#arrivingOverHttp.add(segmentId);
+    else this.#arrivingOverHttp.delete(segmentId);
     const swarm = this.#swarm(swarmId);
     const announceLoading = () => {
       swarm?.announceLoading(segmentId, sn);
@@ -422,7 +428,9 @@ export class ShoalEngine {
     if (announce === 'now') announceLoading();
     else sink.size().then(() => sink.state === 'loading' && announceLoading(), () => {});
     const settle = () => {
-      if (this.#arriving.get(segmentId) === sink) this.#arriving.delete(segmentId);
+      if (this.#arriving.get(segmentId) !== sink) return;
+      this.#arriving.delete(segmentId);
+      this.#arrivingOverHttp.delete(segmentId);
     };
     /** What was announced as arriving here is not coming, unless a copy is cached already. */
     const withdrawUnlessCached = () => {
@@ -549,23 +557,22 @@ export class ShoalEngine {
     }
   }
 
-  /** A peer offered a segment: fetch it ahead of the player if it is the live edge. */
-  #maybePrefetch(swarmId: string, peerId: string, segmentId: string, seq: number | undefined): void {
+  /** A peer is sending a segment unasked: take it ahead of the player if it is the live edge. */
+  #takeOffer(swarmId: string, peerId: string, segmentId: string, seq: number, rid: number): boolean {
     const playback = this.#playback.get(swarmId);
     const prefetch = shouldPrefetch({
       live: playback?.live === true,
       seq,
       newestRequestedSeq: playback?.newestRequestedSeq,
-      held: this.#cache.has(segmentId) || this.#arriving.has(segmentId),
-      prefetching: this.#prefetching.has(swarmId),
+      // A request still waiting for its first byte (its peer may answer busy) gives way to
+      // bytes already on their way; one over HTTP does not.
+      held: this.#cache.has(segmentId) || this.#arrivingOverHttp.has(segmentId) || this.#arriving.get(segmentId)?.total !== undefined,
       lookaheadSegments: LIVE_PREFETCH_LOOKAHEAD,
     });
-    if (!prefetch || seq === undefined) return;
-    this.#prefetching.add(swarmId);
-    this.#log(`prefetching ${segmentId} from ${peerId}`);
-    void this.#scheduler
-      .prefetch({ segmentId, swarmId, sn: seq, live: true }, peerId, this.#lifetime.signal)
-      .finally(() => this.#prefetching.delete(swarmId));
+    if (!prefetch) return false;
+    this.#log(`taking ${segmentId} from ${peerId}`);
+    void this.#scheduler.prefetch({ segmentId, swarmId, sn: seq, live: true }, peerId, this.#lifetime.signal, rid);
+    return true;
   }
 
   #withdraw(segmentIds: string[]): void {

@@ -21,6 +21,11 @@ export interface PlanInput {
   holders: PeerCandidate[];
   /** A live segment: other viewers are likely to want it at about the same moment. */
   live: boolean;
+  /**
+   * News reached this viewer that the segment is arriving somewhere in the swarm, though none of
+   * its own peers announced it yet: one of them will offer it within a few hops.
+   */
+  flowing: boolean;
   /** Peers were already asked and failed (busy, absent, too slow): look for others. */
   retrying: boolean;
   /** Time already spent on this segment (waiting, failed attempts), in ms. */
@@ -41,7 +46,7 @@ export interface PlanInput {
 export type Plan =
   | { source: 'cache' }
   | { source: 'peer'; peerId: string; timeoutMs: number }
-  | { source: 'wait'; reason: 'live-edge' | 'retry'; timeoutMs: number }
+  | { source: 'wait'; reason: 'live-edge' | 'flowing' | 'retry'; timeoutMs: number }
   | { source: 'http'; reason: 'no-holder' | 'holders-busy' | 'no-time' };
 
 /**
@@ -75,9 +80,11 @@ export function choosePeer(holders: PeerCandidate[], maxRequestsPerPeer: number,
 /**
  * Live coordination: a live segment nobody announced yet is not fetched from the CDN at once.
  * The viewer waits a random part of what its buffer can spare (up to `liveWaitMaxMs`), and the
- * first viewer whose wait ends fetches it over HTTP and announces it as loading; everyone who
- * hears that asks it (or a peer relaying it) instead, and each relays chunk by chunk. So about
- * one viewer per neighbourhood pays the CDN, and nobody waits past what its buffer allows.
+ * first viewer whose wait ends fetches it over HTTP and announces it as loading; news of that
+ * crosses the whole swarm in a few message hops (see {@link PlanInput.flowing}), and everyone
+ * who hears it waits for a peer to offer the segment instead, relaying it chunk by chunk in
+ * turn. So only the few viewers who find a segment before its news reaches them pay the CDN,
+ * and nobody waits past what its buffer allows.
  */
 export function liveWaitMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferSafetyMarginSec' | 'liveWaitMaxMs' | 'elapsedMs' | 'random'>): number {
   const spareMs = (input.bufferAheadSec - input.bufferSafetyMarginSec) * 1000 - input.elapsedMs;
@@ -96,6 +103,13 @@ export function planSegmentLoad(input: PlanInput): Plan {
       // enough time would remain for the transfer itself.
       const wait = Math.round((budgetMs - MIN_RETRY_BUDGET_MS) / 2);
       return wait > 0 ? { source: 'wait', reason: 'retry', timeoutMs: wait } : { source: 'http', reason: 'no-time' };
+    }
+    if (input.flowing && !(input.live && input.elapsedMs === 0)) {
+      // After the short live wait: the segment is on its way through the swarm, and a peer
+      // sends it as soon as an upload slot frees. Wait for one while the transfer itself would
+      // still fit in the budget.
+      const wait = Math.round(budgetMs - MIN_RETRY_BUDGET_MS);
+      return wait > 0 ? { source: 'wait', reason: 'flowing', timeoutMs: wait } : { source: 'http', reason: 'no-time' };
     }
     if (!input.live || input.elapsedMs > 0) return { source: 'http', reason: 'no-holder' };
     const wait = liveWaitMs(input);
@@ -116,24 +130,22 @@ export interface PrefetchInput {
   newestRequestedSeq: number | undefined;
   /** The segment is cached here or already arriving. */
   held: boolean;
-  /** A prefetch is already running in this swarm. */
-  prefetching: boolean;
   /** How far past the player's newest request to fetch ahead. */
   lookaheadSegments: number;
 }
 
 /**
  * Live prefetch: the viewers of a live stream discover a new segment up to a target duration
- * apart (each refreshes its playlist on its own beat). The first to get it announces it with
- * its sequence number, and every peer that hears of a segment just ahead of what its player
- * asked for fetches it from the announcer at once, relaying onward as it arrives. So the swarm
- * distributes a segment from the moment the first viewer discovers it, and by the time the
- * other players ask for it, it is cached or on its way.
+ * apart (each refreshes its playlist on its own beat). Whoever holds it, or receives it, sends
+ * it unasked to a peer lacking it as soon as an upload slot is free, and a viewer takes such an
+ * offer of the segment its player waits for or of one just ahead of it, relaying onward as it
+ * arrives. So the swarm distributes a segment from the moment the first viewer discovers it,
+ * and by the time the other players ask for it, it is cached or on its way.
  */
 export function shouldPrefetch(input: PrefetchInput): boolean {
   const { seq, newestRequestedSeq } = input;
-  if (!input.live || seq === undefined || newestRequestedSeq === undefined || input.held || input.prefetching) return false;
-  return seq > newestRequestedSeq && seq <= newestRequestedSeq + input.lookaheadSegments;
+  if (!input.live || seq === undefined || newestRequestedSeq === undefined || input.held) return false;
+  return seq >= newestRequestedSeq && seq <= newestRequestedSeq + input.lookaheadSegments;
 }
 
 export interface UploadCapacityInput {
@@ -147,15 +159,26 @@ export interface UploadCapacityInput {
 }
 
 /**
- * Uploads to run at once: as many as the uplink can finish in half a segment's duration each,
- * so that concurrent uploads never slow one another past what a relay chain can absorb. One
- * until the uplink has been measured; never more than `maxUploads`.
+ * Uploads at once before the uplink is measured (most uploads are relays, paced by their
+ * source, which measure nothing): an uplink of twice the bitrate, the least a sharing viewer is
+ * expected to have, carries two at the stream's pace.
+ */
+const UNMEASURED_UPLOAD_SLOTS = 2;
+
+/** A measured upload runs a little slower than the uplink (control messages share it): the slot count allows for that. */
+const UPLINK_MEASURE_TOLERANCE = 1.1;
+
+/**
+ * Uploads to run at once: as many as the uplink can carry at the stream's own pace each (a
+ * segment per segment duration), so a relay chain keeps up with playback while a new segment
+ * fans out to several peers at once instead of one after another. Two until the uplink has been
+ * measured; never more than `maxUploads`.
  */
 export function uploadSlotsFor(input: UploadCapacityInput): number {
   const { uploadBytesPerSec, segmentBytes, segmentDurationSec } = input;
-  if (!uploadBytesPerSec || !segmentBytes || !segmentDurationSec) return 1;
+  if (!uploadBytesPerSec || !segmentBytes || !segmentDurationSec) return Math.min(UNMEASURED_UPLOAD_SLOTS, input.maxUploads);
   const secondsPerUpload = segmentBytes / uploadBytesPerSec;
-  return Math.max(1, Math.min(input.maxUploads, Math.floor(segmentDurationSec / (2 * secondsPerUpload))));
+  return Math.max(1, Math.min(input.maxUploads, Math.floor((UPLINK_MEASURE_TOLERANCE * segmentDurationSec) / secondsPerUpload)));
 }
 
 /** A swarm joined less than this long ago may still be connecting to its first peers. */

@@ -10,6 +10,8 @@ export interface SegmentRef {
   swarmId: string;
   sn: number;
   live: boolean;
+  /** Media duration, when the playlist gives it. */
+  durationSec?: number;
 }
 
 /** The part of a swarm the scheduler uses; the simulator provides its own. */
@@ -20,16 +22,30 @@ export interface PeerSource {
   /** Resolves true when a first peer connects, false after `timeoutMs` or on abort. */
   waitForPeer(timeoutMs: number, signal: AbortSignal): Promise<boolean>;
   holdersOf(segmentId: string): PeerCandidate[];
+  /** Whether news reached this viewer that `segmentId` is arriving somewhere in the swarm. */
+  isFlowing(segmentId: string): boolean;
   /** Resolves true as soon as a peer not in `exclude` announces `segmentId`, false after `timeoutMs`. */
   waitForHolder(segmentId: string, timeoutMs: number, signal: AbortSignal, exclude: { has(peerId: string): boolean }): Promise<boolean>;
   /** How many times `peerId` offered `segmentId` to this viewer (a peer that was busy offers its freed slot). */
   offersFrom(segmentId: string, peerId: string): number;
   /** Fetches from one peer into `sink`, which others may already be reading from. */
-  request(
-    peerId: string,
-    segmentId: string,
-    options: { timeoutMs: number; firstByteTimeoutMs: number; signal: AbortSignal; sink: PartialSegment },
-  ): Promise<{ data: ArrayBuffer; startedAt: number; firstByteAt: number; endedAt: number }>;
+  request(peerId: string, segmentId: string, options: PeerRequestOptions): Promise<PeerDeliveryTimes>;
+  /** Receives a segment a peer offered (sent unasked as its answer `rid`) into `sink`. */
+  receiveOffer(peerId: string, rid: number, segmentId: string, options: PeerRequestOptions): Promise<PeerDeliveryTimes>;
+}
+
+interface PeerRequestOptions {
+  timeoutMs: number;
+  firstByteTimeoutMs: number;
+  signal: AbortSignal;
+  sink: PartialSegment;
+}
+
+interface PeerDeliveryTimes {
+  data: ArrayBuffer;
+  startedAt: number;
+  firstByteAt: number;
+  endedAt: number;
 }
 
 /** A segment being received, visible to peers (announced as loading) until it settles. */
@@ -91,6 +107,9 @@ export interface PeerRemainder {
   fromPeer: number;
 }
 
+/** Longest time a live segment may take from peers, in segment durations (see `fetchWithoutHttp`). */
+const LIVE_DEADLINE_SEGMENTS = 1.15;
+
 /** Peers tried for one segment before HTTP takes over (within the deadline). */
 const MAX_PEER_ATTEMPTS = 8;
 /** Forward buffer beyond which a VOD segment is waited for like a live one. */
@@ -121,10 +140,11 @@ export class SegmentScheduler {
   constructor(private readonly deps: SchedulerDeps) {}
 
   /**
-   * Fetches a live segment ahead of the player from the peer that announced it; the result
-   * lands in the cache (or is dropped on failure). Never rejects.
+   * Fetches a live segment ahead of the player from the peer that announced it, or takes the
+   * one a peer offered (its answer `offerRid`); the result lands in the cache (or is dropped on
+   * failure). Never rejects.
    */
-  async prefetch(segment: SegmentRef, peerId: string, signal: AbortSignal): Promise<void> {
+  async prefetch(segment: SegmentRef, peerId: string, signal: AbortSignal, offerRid?: number): Promise<void> {
     const swarm = this.deps.peers(segment.swarmId);
     if (!swarm) return;
     const transfer = this.deps.openTransfer(segment, 'on-first-byte');
@@ -134,12 +154,15 @@ export class SegmentScheduler {
     this.#prefetches.set(segment.segmentId, running);
     this.deps.expectFromPeer(segment.segmentId);
     try {
-      const delivery = await swarm.request(peerId, segment.segmentId, {
+      const options = {
         timeoutMs: this.deps.config.maxPeerTimeoutMs,
         firstByteTimeoutMs: this.deps.config.peerFirstByteTimeoutMs,
         signal: running.stop.signal,
         sink: transfer.sink,
-      });
+      };
+      const delivery = await (offerRid === undefined
+        ? swarm.request(peerId, segment.segmentId, options)
+        : swarm.receiveOffer(peerId, offerRid, segment.segmentId, options));
       if ((await this.#verified(segment, peerId, delivery.data)) === 'ok') {
         transfer.complete(delivery.data);
         this.#prefetchedFrom.set(segment.segmentId, peerId);
@@ -219,7 +242,11 @@ export class SegmentScheduler {
       bufferSafetyMarginSec,
     });
     if (warmupMs > 0) await swarm.waitForPeer(warmupMs, signal);
-    const deadline = startedAt + peerTimeoutMs({ ...deps.config, bufferAheadSec, bufferSafetyMarginSec });
+    // A live player loads one segment after another: one that waits on peers much longer than a
+    // segment lasts falls behind, and its buffer shrinks until the HTTP fallback has no room.
+    const maxPeerTimeoutMs =
+      segment.live && segment.durationSec ? Math.min(deps.config.maxPeerTimeoutMs, Math.round(segment.durationSec * LIVE_DEADLINE_SEGMENTS * 1000)) : deps.config.maxPeerTimeoutMs;
+    const deadline = startedAt + peerTimeoutMs({ ...deps.config, maxPeerTimeoutMs, bufferAheadSec, bufferSafetyMarginSec });
     /** A prefetch of this segment already under way: wait for it rather than start another. */
     const joinPrefetch = async (): Promise<NonHttpDelivery | PeerRemainder | 'none' | 'failed'> => {
       const running = this.#prefetches.get(segment.segmentId);
@@ -248,12 +275,13 @@ export class SegmentScheduler {
         // VOD viewers with a long buffer fetch far ahead, at about the same moments as the
         // viewers near them: they coordinate like live viewers.
         live: (segment.live || bufferAheadSec >= VOD_COORDINATION_BUFFER_SEC) && !waited,
+        flowing: segment.live && swarm.isFlowing(segment.segmentId),
         retrying: tried.size > 0,
         elapsedMs,
         bufferAheadSec,
         bufferSafetyMarginSec,
         minPeerTimeoutMs: deps.config.minPeerTimeoutMs,
-        maxPeerTimeoutMs: deps.config.maxPeerTimeoutMs,
+        maxPeerTimeoutMs,
         liveWaitMaxMs: deps.config.liveWaitMaxMs,
         maxRequestsPerPeer: MAX_REQUESTS_PER_PEER,
         random: deps.random(),
@@ -264,6 +292,10 @@ export class SegmentScheduler {
         // the CDN.
         waited = true;
         await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, excluded);
+        continue;
+      }
+      if (plan.source === 'wait' && plan.reason === 'flowing') {
+        if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, excluded))) return undefined;
         continue;
       }
       if (plan.source === 'wait') {

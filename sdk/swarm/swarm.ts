@@ -45,12 +45,15 @@ export interface SwarmListener {
   peerConnected(peerId: string): void;
   peerDisconnected(peerId: string): void;
   uploaded(peerId: string, bytes: number): void;
-  /** A whole segment (held here, not relayed as it arrived) was uploaded in `durationMs`. */
+  /** A whole segment (held here, not relayed as it arrived) was uploaded in `durationMs`, with no other upload running. */
   uploadedWhole(bytes: number, durationMs: number): void;
   /** A peer broke the protocol; it has been dropped from this swarm. */
   misbehaved(peerId: string, reason: string): void;
-  /** A peer offered a live segment it holds or receives, with a free upload slot for us. */
-  offered(peerId: string, segmentId: string, seq: number): void;
+  /**
+   * A peer is sending us a live segment it holds or receives (an offer, answer `rid`): true to
+   * take it, which the listener does with {@link Swarm.receiveOffer}; false declines it.
+   */
+  offered(peerId: string, segmentId: string, seq: number, rid: number): boolean;
   /** A peer said nothing since it connected: its side of the connection never opened, and it has been dropped. */
   unresponsive(peerId: string): void;
 }
@@ -61,6 +64,8 @@ export interface SwarmOptions {
   source: (segmentId: string) => ArrayBuffer | PartialSegment | undefined;
   /** Whether this viewer serves peers now; a download-only viewer announces nothing. */
   upload: () => boolean;
+  /** Whether this swarm plays a live stream: news of a new segment arriving is relayed across it. */
+  live?: () => boolean;
   /** Caps the bytes per second of all uploads, if set. */
   uploadRate?: UploadRateLimiter;
   listener: SwarmListener;
@@ -85,6 +90,8 @@ interface RemotePeer {
   activeRequests: number;
   /** Uploads to this peer in flight or queued, by the peer's request id. */
   uploads: Map<number, AbortController>;
+  /** Offers being sent to this peer, by this viewer's offer id. */
+  offersOut: Map<number, AbortController>;
   /** Drops the peer if it stays silent (see {@link PEER_HELLO_TIMEOUT_MS}); cleared by its first message. */
   helloTimer: ReturnType<typeof setTimeout>;
 }
@@ -101,10 +108,18 @@ interface PendingRequest {
   fail: (failure: PeerFailure) => void;
 }
 
-type ChunkMetaJson = { rid: number; offset: number; total: number };
+type ChunkMetaJson = { rid: number; offset: number; total: number; push?: boolean };
 
 /** Segments whose offers are remembered, to offer each to a peer once. */
 const OFFERED_SEGMENTS_REMEMBERED = 8;
+/** Live segments remembered as arriving in the swarm, so news of each is relayed once. */
+const FLOWING_SEGMENTS_REMEMBERED = 16;
+
+/**
+ * Longest a request of a live swarm waits in the upload queue for a slot before it is told
+ * `busy`: the asker has a deadline, and another holder, or an offer, may serve it sooner.
+ */
+const UPLOAD_QUEUE_WAIT_MS = 300;
 
 /** Weight of the newest throughput sample in a peer's moving average. */
 const THROUGHPUT_SMOOTHING = 0.3;
@@ -119,7 +134,8 @@ export class Swarm {
   readonly #control: MessageAction<JsonValue>;
   readonly #data: MessageAction<ArrayBuffer>;
   readonly #peers = new Map<string, RemotePeer>();
-  readonly #pending = new Map<number, PendingRequest>();
+  /** Answers being received: to this viewer's requests by `r<rid>`, to peers' offers by `o<peerId> <rid>`. */
+  readonly #pending = new Map<string, PendingRequest>();
   /** Segments of this swarm announced to peers as held whole, and as arriving. */
   readonly #announced = new Set<string>();
   readonly #announcedLoading = new Set<string>();
@@ -127,9 +143,12 @@ export class Swarm {
   readonly #offered = new Map<string, Set<string>>();
   /** How many times each peer offered each recent segment to this viewer. */
   readonly #offersReceived = new Map<string, Map<string, number>>();
+  /** Live segments known to be arriving somewhere in the swarm, with their sequence numbers. */
+  readonly #flowing = new Map<string, number>();
   /** Callers waiting for a peer to announce a segment. */
   readonly #holderWaiters = new Map<string, Set<(peerId: string) => void>>();
   #nextRequestId = 1;
+  #nextOfferId = 1;
   #closed = false;
   /** Callers waiting for a first peer. */
   readonly #peerWaiters = new Set<() => void>();
@@ -216,8 +235,18 @@ export class Swarm {
     });
   }
 
+  /**
+   * Whether `segmentId` is known to be arriving somewhere in the swarm: a peer announced it, or
+   * news of it was relayed from further away. Then a peer near this viewer will offer it soon,
+   * and fetching it over HTTP would only add one more CDN copy.
+   */
+  isFlowing(segmentId: string): boolean {
+    return this.#flowing.has(segmentId) || this.holdersOf(segmentId).length > 0;
+  }
+
   /** Tells peers `segmentId` (media sequence `seq`) is arriving here and can be asked for already. */
   announceLoading(segmentId: string, seq: number): void {
+    this.#remember(segmentId, seq);
     if (!this.options.upload() || this.#announced.has(segmentId) || this.#announcedLoading.has(segmentId)) return;
     this.#announcedLoading.add(segmentId);
     this.#sendControl({ t: 'loading', ids: [segmentId], seqs: [seq] });
@@ -232,12 +261,17 @@ export class Swarm {
   }
 
   /**
-   * Offers a live segment this viewer holds or receives to one peer that has not announced it
-   * and was not offered it yet; false when there is no such peer. Offers go one per free upload
-   * slot, so a new segment spreads down a tree instead of every peer asking the first holder.
+   * Sends a live segment this viewer holds or receives to one peer that has not announced it
+   * and was not offered it yet, unasked: the offer and the first chunks leave together, so a
+   * new segment crosses a hop in one trip instead of three (offer, request, answer), and the
+   * peer declines if it has it already. False when there is no such peer or no free upload
+   * slot. Offers go one per free upload slot, so a new segment spreads down a tree instead of
+   * every peer asking the first holder.
    */
   offer(segmentId: string, seq: number): boolean {
-    if (this.#closed || !this.options.upload()) return false;
+    if (this.#closed || !this.options.upload() || this.options.uploadSlots.free <= 0) return false;
+    const source = this.options.source(segmentId);
+    if (!source) return false;
     let offered = this.#offered.get(segmentId);
     const candidates = [...this.#peers].filter(([id, peer]) => !peer.have.has(segmentId) && !peer.loading.has(segmentId) && !offered?.has(id));
     const [target] = candidates[Math.floor(Math.random() * candidates.length)] ?? [];
@@ -248,8 +282,24 @@ export class Swarm {
       if (this.#offered.size > OFFERED_SEGMENTS_REMEMBERED) this.#offered.delete(this.#offered.keys().next().value as string);
     }
     offered.add(target);
-    this.#sendControlTo(target, { t: 'offer', id: segmentId, seq });
+    const peer = this.#peers.get(target) as RemotePeer;
+    const rid = this.#nextOfferId++;
+    const upload = new AbortController();
+    peer.offersOut.set(rid, upload);
+    this.#sendControlTo(target, { t: 'offer', id: segmentId, seq, rid });
+    void this.options.uploadSlots.acquire(upload.signal).then((granted) => {
+      if (!granted) {
+        peer.offersOut.delete(rid);
+        return;
+      }
+      void this.#send(target, rid, source, upload, true).finally(() => peer.offersOut.delete(rid));
+    });
     return true;
+  }
+
+  /** Takes a peer's offer `rid` (see {@link SwarmListener.offered}): resolves with the segment as {@link request} does. */
+  receiveOffer(peerId: string, rid: number, segmentId: string, options: PeerRequestOptions): Promise<PeerDelivery> {
+    return this.#receive(peerId, `o${peerId} ${rid}`, rid, segmentId, 'offer', options);
   }
 
   /**
@@ -268,10 +318,15 @@ export class Swarm {
 
   /** Fetches a segment from one peer, failing with a {@link PeerRequestError}. */
   request(peerId: string, segmentId: string, options: PeerRequestOptions): Promise<PeerDelivery> {
+    const rid = this.#nextRequestId++;
+    return this.#receive(peerId, `r${rid}`, rid, segmentId, 'req', options);
+  }
+
+  /** Receives the answer `rid` from a peer: to a request of `segmentId` (sent here), or to its offer. */
+  #receive(peerId: string, key: string, rid: number, segmentId: string, kind: 'req' | 'offer', options: PeerRequestOptions): Promise<PeerDelivery> {
     const peer = this.#peers.get(peerId);
     if (!peer || this.#closed) return Promise.reject(new PeerRequestError('disconnected', peerId));
     if (options.signal?.aborted) return Promise.reject(new PeerRequestError('aborted', peerId));
-    const rid = this.#nextRequestId++;
     const startedAt = this.options.now();
     return new Promise<PeerDelivery>((resolve, reject) => {
       let firstByteTimer: ReturnType<typeof setTimeout> | undefined;
@@ -283,7 +338,7 @@ export class Swarm {
         clearTimeout(firstByteTimer);
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        this.#pending.delete(rid);
+        this.#pending.delete(key);
         peer.activeRequests--;
         return true;
       };
@@ -306,7 +361,7 @@ export class Swarm {
         fail: (failure) => {
           if (!settle()) return;
           if (failure === 'timeout' || failure === 'first-byte-timeout' || failure === 'aborted') {
-            this.#sendControlTo(peerId, { t: 'cancel', rid });
+            this.#sendControlTo(peerId, kind === 'offer' ? { t: 'decline', rid } : { t: 'cancel', rid });
           }
           if (failure === 'timeout' || failure === 'first-byte-timeout') peer.throughputBytesPerSec = (peer.throughputBytesPerSec ?? 0) / 2;
           reject(new PeerRequestError(failure, peerId));
@@ -319,8 +374,8 @@ export class Swarm {
       }, Math.min(options.firstByteTimeoutMs, options.timeoutMs));
       options.signal?.addEventListener('abort', onAbort, { once: true });
       peer.activeRequests++;
-      this.#pending.set(rid, pending);
-      this.#sendControlTo(peerId, { t: 'req', rid, id: segmentId });
+      this.#pending.set(key, pending);
+      if (kind === 'req') this.#sendControlTo(peerId, { t: 'req', rid, id: segmentId });
     });
   }
 
@@ -337,6 +392,7 @@ export class Swarm {
     for (const peer of this.#peers.values()) {
       clearTimeout(peer.helloTimer);
       for (const upload of peer.uploads.values()) upload.abort();
+      for (const upload of peer.offersOut.values()) upload.abort();
     }
     const peerIds = [...this.#peers.keys()];
     this.#peers.clear();
@@ -357,7 +413,7 @@ export class Swarm {
       this.options.listener.unresponsive(peerId);
     }, this.options.helloTimeoutMs ?? PEER_HELLO_TIMEOUT_MS);
     (helloTimer as { unref?: () => void }).unref?.();
-    const peer: RemotePeer = { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map(), helloTimer };
+    const peer: RemotePeer = { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map(), offersOut: new Map(), helloTimer };
     this.#peers.set(peerId, peer);
     this.options.listener.peerConnected(peerId);
     for (const wake of [...this.#peerWaiters]) wake();
@@ -374,6 +430,7 @@ export class Swarm {
     this.#peers.delete(peerId);
     clearTimeout(peer.helloTimer);
     for (const upload of peer.uploads.values()) upload.abort();
+    for (const upload of peer.offersOut.values()) upload.abort();
     for (const request of [...this.#pending.values()]) if (request.peerId === peerId) request.fail('disconnected');
     this.options.listener.peerDisconnected(peerId);
   }
@@ -402,18 +459,23 @@ export class Swarm {
     switch (message.t) {
       case 'have':
         if (message.reset) peer.have.clear();
-        message.ids.forEach((id) => {
+        message.ids.forEach((id, i) => {
           peer.have.add(id);
           peer.loading.delete(id);
+          this.#heardFlowing(id, message.seqs?.[i], peerId);
           this.#wakeHolderWaiters(id, peerId);
         });
         break;
       case 'loading':
-        message.ids.forEach((id) => {
+        message.ids.forEach((id, i) => {
           if (peer.have.has(id)) return;
           peer.loading.add(id);
+          this.#heardFlowing(id, message.seqs?.[i], peerId);
           this.#wakeHolderWaiters(id, peerId);
         });
+        break;
+      case 'flowing':
+        this.#heardFlowing(message.id, message.seq, peerId);
         break;
       case 'lost':
         for (const id of message.ids) {
@@ -428,8 +490,11 @@ export class Swarm {
         peer.uploads.get(message.rid)?.abort();
         break;
       }
+      case 'decline':
+        peer.offersOut.get(message.rid)?.abort();
+        break;
       case 'absent': {
-        const request = this.#pending.get(message.rid);
+        const request = this.#pending.get(message.push ? `o${peerId} ${message.rid}` : `r${message.rid}`);
         if (request?.peerId === peerId) {
           peer.have.delete(request.segmentId);
           peer.loading.delete(request.segmentId);
@@ -445,13 +510,14 @@ export class Swarm {
           if (this.#offersReceived.size > OFFERED_SEGMENTS_REMEMBERED) this.#offersReceived.delete(this.#offersReceived.keys().next().value as string);
         }
         offers.set(peerId, (offers.get(peerId) ?? 0) + 1);
-        this.options.listener.offered(peerId, message.id, message.seq);
+        this.#heardFlowing(message.id, message.seq, peerId);
+        if (!this.options.listener.offered(peerId, message.id, message.seq, message.rid)) this.#sendControlTo(peerId, { t: 'decline', rid: message.rid });
         // Someone waiting for this segment may take the offer, though the peer was busy before.
         this.#wakeHolderWaiters(message.id, peerId);
         break;
       }
       case 'busy': {
-        const request = this.#pending.get(message.rid);
+        const request = this.#pending.get(`r${message.rid}`);
         if (request?.peerId === peerId) request.fail('busy');
         break;
       }
@@ -467,37 +533,77 @@ export class Swarm {
     }
     const upload = new AbortController();
     peer.uploads.set(rid, upload);
-    if (!(await this.options.uploadSlots.acquire(upload.signal))) {
+    const queueWait = new AbortController();
+    const stopWaiting = () => queueWait.abort();
+    // Only live viewers queue: they all want the same new segment at once, while a VOD viewer
+    // asking a busy peer does better with another holder at once.
+    if (!this.options.live?.()) stopWaiting();
+    upload.signal.addEventListener('abort', stopWaiting, { once: true });
+    const queueTimer = setTimeout(stopWaiting, UPLOAD_QUEUE_WAIT_MS);
+    const granted = await this.options.uploadSlots.acquire(queueWait.signal);
+    clearTimeout(queueTimer);
+    upload.signal.removeEventListener('abort', stopWaiting);
+    if (!granted) {
       peer.uploads.delete(rid);
       if (!upload.signal.aborted) this.#sendControlTo(peerId, { t: 'busy', rid });
       return;
     }
+    await this.#send(peerId, rid, source, upload, false);
+    peer.uploads.delete(rid);
+  }
+
+  /** Streams a segment to a peer as the answer `rid` (to its request, or to this viewer's offer); releases the upload slot. */
+  async #send(peerId: string, rid: number, source: ArrayBuffer | PartialSegment, upload: AbortController, push: boolean): Promise<void> {
     try {
       const total = source instanceof ArrayBuffer ? source.byteLength : await source.size();
       const startedAt = this.options.now();
+      let alone = this.options.uploadSlots.inUse === 1;
       const pieces = source instanceof ArrayBuffer ? [new Uint8Array(source)] : source.read(upload.signal);
       let offset = 0;
       for await (const piece of pieces) {
         for (let start = 0; start < piece.byteLength && !upload.signal.aborted; start += CHUNK_BYTES) {
           const chunk = piece.slice(start, Math.min(start + CHUNK_BYTES, piece.byteLength));
-          const metadata: ChunkMetaJson = { rid, offset, total };
+          const metadata: ChunkMetaJson = push ? { rid, offset, total, push } : { rid, offset, total };
           offset += chunk.byteLength;
           await this.options.uploadRate?.take(chunk.byteLength, upload.signal);
           if (upload.signal.aborted) return;
           await this.#data.send(chunk.buffer, { target: peerId, metadata });
+          alone &&= this.options.uploadSlots.inUse === 1;
           if (!upload.signal.aborted) this.options.listener.uploaded(peerId, chunk.byteLength);
         }
         if (upload.signal.aborted) return;
       }
       if (offset !== total) throw new Error('source ended short');
-      if (source instanceof ArrayBuffer) this.options.listener.uploadedWhole(total, this.options.now() - startedAt);
+      // Only an upload that had the uplink to itself measures it.
+      if (source instanceof ArrayBuffer && alone) this.options.listener.uploadedWhole(total, this.options.now() - startedAt);
     } catch {
       // The source failed or the channel closed: tell the peer, whose request falls back.
-      if (!upload.signal.aborted) this.#sendControlTo(peerId, { t: 'absent', rid });
+      if (!upload.signal.aborted) this.#sendControlTo(peerId, push ? { t: 'absent', rid, push } : { t: 'absent', rid });
     } finally {
-      peer.uploads.delete(rid);
       this.options.uploadSlots.release();
     }
+  }
+
+  /** Remembers a live segment as arriving in the swarm; false if it was known already. */
+  #remember(segmentId: string, seq: number): boolean {
+    if (this.#flowing.has(segmentId)) return false;
+    this.#flowing.set(segmentId, seq);
+    if (this.#flowing.size > FLOWING_SEGMENTS_REMEMBERED) this.#flowing.delete(this.#flowing.keys().next().value as string);
+    return true;
+  }
+
+  /**
+   * News that a live segment is arriving in the swarm, from `fromPeerId`: passed on once to
+   * every other peer, so it crosses the swarm in a few message hops, well before the segment
+   * itself. A viewer that hears it waits for an offer rather than fetch the segment over HTTP:
+   * only the viewers who find a new segment before any news of it reaches them pay the CDN.
+   */
+  #heardFlowing(segmentId: string, seq: number | undefined, fromPeerId: string): void {
+    if (seq === undefined || this.#closed || !this.options.live?.() || !this.#remember(segmentId, seq)) return;
+    // Those who hear this viewer announce it loading or held have their news already.
+    if (this.#announced.has(segmentId) || this.#announcedLoading.has(segmentId)) return;
+    const others = [...this.#peers.keys()].filter((id) => id !== fromPeerId);
+    if (others.length > 0) this.#control.send({ t: 'flowing', id: segmentId, seq }, { target: others }).catch(() => {});
   }
 
   #wakeHolderWaiters(segmentId: string, peerId: string): void {
@@ -516,8 +622,8 @@ export class Swarm {
       this.#dropPeer(peerId, parsed.reason);
       return;
     }
-    const { rid, offset, total } = parsed.value;
-    const request = this.#pending.get(rid);
+    const { rid, offset, total, push } = parsed.value;
+    const request = this.#pending.get(push ? `o${peerId} ${rid}` : `r${rid}`);
     // A chunk for a request already given up (cancelled, timed out) is expected; ignore it.
     if (!request || request.peerId !== peerId) return;
     if (request.sink.state !== 'loading') {

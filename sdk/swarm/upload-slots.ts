@@ -18,6 +18,11 @@ export class UploadSlots {
     readonly onFree: () => void = () => {},
   ) {}
 
+  /** Uploads running now. */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
   get free(): number {
     return Math.max(0, this.slots() - this.#inUse);
   }

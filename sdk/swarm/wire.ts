@@ -12,13 +12,23 @@
  *   { t: 'lost',   ids: string[] }                  segments I no longer hold or load
  *   { t: 'req',    rid: number, id: string }        send me segment `id`; `rid` is mine to pick
  *   { t: 'cancel', rid: number }                    stop sending what `rid` asked for
- *   { t: 'absent', rid: number }                    I can't serve `rid` (not held, or no upload)
+ *   { t: 'absent', rid: number, push?: boolean }    I can't serve `rid` (not held, or no upload);
+ *                                                    `push`: the `rid` of my offer
  *   { t: 'busy',   rid: number }                    all my upload slots are taken: ask elsewhere
- *   { t: 'offer',  id: string, seq: number }        a live segment I hold or receive, and an
- *                                                    upload slot free for you: ask if you want it
+ *   { t: 'offer',  id: string, seq: number, rid: number }
+ *                                                    a live segment I hold or receive, sent to you
+ *                                                    now: its chunks follow as the answer `rid`
+ *                                                    (mine to pick), flagged `push`
+ *   { t: 'decline', rid: number }                   stop sending the offer `rid`: I have it, or
+ *                                                    get it elsewhere
+ *   { t: 'flowing', id: string, seq: number }       a live segment is arriving somewhere in the
+ *                                                    swarm, maybe not at me: a peer near you will
+ *                                                    offer it, so don't fetch it over HTTP yet.
+ *                                                    Relayed once by every viewer that hears it
  *
- * Data action `shoal-dat` (binary): the answer to a `req`, streamed as chunks of at most
- * {@link MAX_CHUNK_BYTES}, each with metadata { rid, offset, total }; chunks of one answer arrive in
+ * Data action `shoal-dat` (binary): the answer to a `req` or an `offer`, streamed as chunks of
+ * at most {@link MAX_CHUNK_BYTES}, each with metadata { rid, offset, total, push? } (`push`: the
+ * `rid` is the sender's, of an offer); chunks of one answer arrive in
  * order, and the answer is complete when offset + chunk length === total. An answer relayed from
  * a segment still arriving may pause between chunks; `absent` mid-answer means its source failed.
  *
@@ -51,12 +61,14 @@ export type LoadingMessage = { t: 'loading'; ids: string[]; seqs?: number[] };
 export type LostMessage = { t: 'lost'; ids: string[] };
 export type RequestMessage = { t: 'req'; rid: number; id: string };
 export type CancelMessage = { t: 'cancel'; rid: number };
-export type AbsentMessage = { t: 'absent'; rid: number };
+export type AbsentMessage = { t: 'absent'; rid: number; push?: boolean };
 export type BusyMessage = { t: 'busy'; rid: number };
-export type OfferMessage = { t: 'offer'; id: string; seq: number };
-export type ControlMessage = HaveMessage | LoadingMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage | BusyMessage | OfferMessage;
+export type OfferMessage = { t: 'offer'; id: string; seq: number; rid: number };
+export type DeclineMessage = { t: 'decline'; rid: number };
+export type ControlMessage = HaveMessage | LoadingMessage | LostMessage | RequestMessage | CancelMessage | AbsentMessage | BusyMessage | OfferMessage | DeclineMessage | FlowingMessage;
+export type FlowingMessage = { t: 'flowing'; id: string; seq: number };
 
-export type ChunkMeta = { rid: number; offset: number; total: number };
+export type ChunkMeta = { rid: number; offset: number; total: number; push: boolean };
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -84,14 +96,20 @@ export function parseControlMessage(data: unknown): Parsed<ControlMessage> {
     case 'req':
       if (!isRequestId(data.rid) || !isSegmentId(data.id)) return { ok: false, reason: 'malformed req' };
       return { ok: true, value: { t: 'req', rid: data.rid, id: data.id } };
-    case 'cancel':
     case 'absent':
+      if (!isRequestId(data.rid) || (data.push !== undefined && typeof data.push !== 'boolean')) return { ok: false, reason: 'malformed absent' };
+      return { ok: true, value: data.push ? { t: 'absent', rid: data.rid, push: true } : { t: 'absent', rid: data.rid } };
+    case 'cancel':
     case 'busy':
+    case 'decline':
       if (!isRequestId(data.rid)) return { ok: false, reason: `malformed ${data.t}` };
       return { ok: true, value: { t: data.t, rid: data.rid } };
     case 'offer':
-      if (!isSegmentId(data.id) || !Number.isSafeInteger(data.seq) || (data.seq as number) < 0) return { ok: false, reason: 'malformed offer' };
-      return { ok: true, value: { t: 'offer', id: data.id, seq: data.seq as number } };
+      if (!isSegmentId(data.id) || !Number.isSafeInteger(data.seq) || (data.seq as number) < 0 || !isRequestId(data.rid)) return { ok: false, reason: 'malformed offer' };
+      return { ok: true, value: { t: 'offer', id: data.id, seq: data.seq as number, rid: data.rid } };
+    case 'flowing':
+      if (!isSegmentId(data.id) || !Number.isSafeInteger(data.seq) || (data.seq as number) < 0) return { ok: false, reason: `malformed ${data.t}` };
+      return { ok: true, value: { t: data.t, id: data.id, seq: data.seq as number } };
     default:
       return { ok: false, reason: `unknown control message ${JSON.stringify(data.t)}` };
   }
@@ -100,8 +118,8 @@ export function parseControlMessage(data: unknown): Parsed<ControlMessage> {
 /** Validates the metadata of a data chunk received from a peer. */
 export function parseChunkMeta(meta: unknown, chunkBytes: number): Parsed<ChunkMeta> {
   if (!isRecord(meta)) return { ok: false, reason: 'chunk without metadata' };
-  const { rid, offset, total } = meta;
-  if (!isRequestId(rid) || !Number.isSafeInteger(offset) || !Number.isSafeInteger(total)) {
+  const { rid, offset, total, push } = meta;
+  if (!isRequestId(rid) || !Number.isSafeInteger(offset) || !Number.isSafeInteger(total) || (push !== undefined && typeof push !== 'boolean')) {
     return { ok: false, reason: 'malformed chunk metadata' };
   }
   const start = offset as number;
@@ -109,5 +127,5 @@ export function parseChunkMeta(meta: unknown, chunkBytes: number): Parsed<ChunkM
   if (size <= 0 || size > MAX_SEGMENT_BYTES || start < 0 || chunkBytes > MAX_CHUNK_BYTES || start + chunkBytes > size) {
     return { ok: false, reason: 'chunk out of bounds' };
   }
-  return { ok: true, value: { rid, offset: start, total: size } };
+  return { ok: true, value: { rid, offset: start, total: size, push: push === true } };
 }

@@ -6,6 +6,7 @@ const base: PlanInput = {
   cached: false,
   holders: [],
   live: false,
+  flowing: false,
   retrying: false,
   elapsedMs: 0,
   liveWaitMaxMs: 2000,
@@ -59,18 +60,28 @@ describe('plan', () => {
     assert.equal(choosePeer([peer('arriving', 1e6, 0, false), peer('whole', 9e6)], 2, 0)?.id, 'whole');
   });
 
+  it('after its short live wait, waits on for a peer while the transfer fits if the segment is known to be arriving in the swarm, else fetches it', () => {
+    const live = { ...base, live: true, bufferAheadSec: 8, random: 0.999 };
+    assert.equal(planSegmentLoad({ ...live, flowing: true }).source, 'wait', 'the first plan is the short live wait, news or not');
+    assert.equal((planSegmentLoad({ ...live, flowing: true }) as { reason: string }).reason, 'live-edge');
+    const after = { ...live, live: false, elapsedMs: 1000 };
+    assert.deepEqual(planSegmentLoad({ ...after, flowing: true }), { source: 'wait', reason: 'flowing', timeoutMs: 2000 });
+    assert.deepEqual(planSegmentLoad({ ...after, flowing: false }), { source: 'http', reason: 'no-holder' });
+    assert.deepEqual(planSegmentLoad({ ...after, flowing: true, elapsedMs: 3500 }), { source: 'http', reason: 'no-time' });
+  });
+
   it('after failures, waits for another peer while the transfer would still fit the budget', () => {
     assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 1000 }), { source: 'wait', reason: 'retry', timeoutMs: 2000 });
     assert.deepEqual(planSegmentLoad({ ...base, retrying: true, elapsedMs: 5000 }), { source: 'http', reason: 'no-time' });
   });
 
-  it('prefetches a live segment just ahead of the player, once', () => {
-    const input = { live: true, seq: 11, newestRequestedSeq: 10, held: false, prefetching: false, lookaheadSegments: 2 };
+  it('takes an offer of the live segment the player waits for or of one just ahead of it, unless held', () => {
+    const input = { live: true, seq: 11, newestRequestedSeq: 10, held: false, lookaheadSegments: 2 };
     assert.equal(shouldPrefetch(input), true);
     assert.equal(shouldPrefetch({ ...input, seq: 13 }), false, 'too far ahead');
-    assert.equal(shouldPrefetch({ ...input, seq: 10 }), false, 'already asked for');
+    assert.equal(shouldPrefetch({ ...input, seq: 10 }), true, 'the player asked for it and waits');
+    assert.equal(shouldPrefetch({ ...input, seq: 9 }), false, 'the player is past it');
     assert.equal(shouldPrefetch({ ...input, held: true }), false);
-    assert.equal(shouldPrefetch({ ...input, prefetching: true }), false);
     assert.equal(shouldPrefetch({ ...input, live: false }), false);
     assert.equal(shouldPrefetch({ ...input, seq: undefined }), false);
   });
@@ -88,8 +99,10 @@ describe('plan', () => {
 
   it('sizes upload slots so each upload fits in half a segment duration', () => {
     const segment = { maxUploads: 4, segmentBytes: 250_000, segmentDurationSec: 2 };
-    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: undefined }), 1, 'one until measured');
-    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 250_000 }), 1, 'an uplink at twice the bitrate: one');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: undefined }), 2, 'two until measured');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: undefined, maxUploads: 1 }), 1, 'not more than maxUploads until measured');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 240_000 }), 2, 'an uplink near twice the bitrate: two at its pace');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 180_000 }), 1, 'one and a half times the bitrate: one');
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 1_000_000 }), 4);
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 50_000_000 }), 4, 'never more than maxUploads');
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 100_000 }), 1, 'at least one');

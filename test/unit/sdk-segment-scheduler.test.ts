@@ -45,10 +45,14 @@ function source(
     waitForPeer: async () => true,
     waitForHolder,
     holdersOf: () => holders,
+    isFlowing: () => false,
     offersFrom: () => 0,
     request: async (peerId, _id, options) => {
       asked.push([peerId, options.timeoutMs]);
       return { data: await answer(peerId, options.timeoutMs), startedAt: 0, firstByteAt: 1, endedAt: 2 };
+    },
+    receiveOffer: async () => {
+      throw new Error('no offers in these tests');
     },
   };
 }
@@ -82,6 +86,15 @@ describe('segment scheduler', () => {
     assert.equal(result?.peerId, 'fast');
     assert.deepEqual(peers.asked, [['fast', 6000]]);
     assert.deepEqual(d.transfers, ['complete'], 'the segment was announced while arriving, then settled');
+  });
+
+  it('gives peers a live segment for little more than its duration, however long the buffer: the player loads one after another', async () => {
+    const peers = source([holder('fast', 1e7)], async () => new ArrayBuffer(9));
+    await new SegmentScheduler(deps({ peers: () => peers })).fetchWithoutHttp({ ...segment, live: true, durationSec: 2 }, new AbortController().signal);
+    assert.deepEqual(peers.asked, [['fast', 2300]], '1.15 segment durations, not the 6 s the buffer spares');
+    const vod = source([holder('fast', 1e7)], async () => new ArrayBuffer(9));
+    await new SegmentScheduler(deps({ peers: () => vod })).fetchWithoutHttp({ ...segment, durationSec: 2 }, new AbortController().signal);
+    assert.deepEqual(vod.asked, [['fast', 6000]], 'VOD keeps what the buffer spares');
   });
 
   it('holds back more of the buffer when recent HTTP loads were slow, so the fallback still fits', async () => {

@@ -13,7 +13,7 @@ function segment(bytes: number, seed: number): ArrayBuffer {
   return data.buffer;
 }
 
-function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; maxUploads?: number; helloTimeoutMs?: number } = {}) {
+function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; maxUploads?: number; helloTimeoutMs?: number; takeOffers?: boolean; live?: boolean; queue?: number } = {}) {
   const cache = new MemorySegmentCache(100_000_000);
   const arriving = new Map<string, PartialSegment>();
   const events: string[] = [];
@@ -24,15 +24,24 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; m
     uploaded: (_id, bytes) => (uploaded += bytes),
     uploadedWhole: (bytes) => events.push(`uploaded whole ${bytes}`),
     misbehaved: (id, reason) => events.push(`misbehaved ${id} ${reason}`),
-    offered: (id, segmentId, seq) => events.push(`offered ${id} ${segmentId} ${seq}`),
+    offered: (id, segmentId, seq, rid) => {
+      events.push(`offered ${id} ${segmentId} ${seq}`);
+      if (!options.takeOffers) return false;
+      swarm.receiveOffer(id, rid, segmentId, { timeoutMs: 5000, firstByteTimeoutMs: 5000, sink: new PartialSegment() }).then(
+        (delivery) => events.push(`received ${segmentId} ${delivery.data.byteLength}`),
+        (error) => events.push(`offer failed ${segmentId} ${error.failure}`),
+      );
+      return true;
+    },
     unresponsive: (id) => events.push(`unresponsive ${id}`),
   };
   const source = (id: string) => cache.get(id) ?? arriving.get(id);
-  const uploadSlots = new UploadSlots(() => options.maxUploads ?? 4, () => 0);
+  const uploadSlots = new UploadSlots(() => options.maxUploads ?? 4, () => options.queue ?? 0);
   const swarm = new Swarm('swarm', bus.join(peerId), {
     uploadSlots,
     source,
     upload: () => options.upload ?? true,
+    live: () => options.live ?? true,
     listener,
     now: () => performance.now(),
     ...(options.helloTimeoutMs === undefined ? {} : { helloTimeoutMs: options.helloTimeoutMs }),
@@ -48,7 +57,7 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; m
     swarm.announceLoading(id, 2);
     return partial;
   };
-  return { swarm, cache, events, hold, receive, uploaded: () => uploaded };
+  return { swarm, cache, events, hold, receive, uploadSlots, uploaded: () => uploaded };
 }
 
 const options = () => ({ timeoutMs: 5000, firstByteTimeoutMs: 5000, sink: new PartialSegment() });
@@ -223,6 +232,94 @@ describe('swarm over a fake room', () => {
     assert.equal(a.swarm.offer('seg-5', 5), false, 'C announced it, B was offered it already');
     await until(() => b.events.includes('offered A seg-5 5'));
     assert.ok(!c.events.some((e) => e.startsWith('offered')));
+  });
+
+  /** B takes A's one upload slot with a big segment; C then asks A too, with one request allowed to queue. */
+  async function askWhileTheOnlySlotIsTaken(live: boolean) {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A', { maxUploads: 1, queue: 1, live });
+    const b = viewer(bus, 'B', { live });
+    const c = viewer(bus, 'C', { live });
+    bus.connectAll();
+    const total = 8_000_000;
+    a.hold('seg-6', new Uint8Array(total).buffer);
+    await until(() => c.swarm.holdersOf('seg-6').length === 1 && b.swarm.holdersOf('seg-6').length === 1);
+    const first = b.swarm.request('A', 'seg-6', { timeoutMs: 60_000, firstByteTimeoutMs: 60_000, sink: new PartialSegment() });
+    await until(() => a.uploadSlots.free === 0);
+    const askedAt = performance.now();
+    const failure = await c.swarm.request('A', 'seg-6', options()).then(
+      () => 'served',
+      (error: PeerRequestError) => error.failure,
+    );
+    const waitedMs = performance.now() - askedAt;
+    const uploadedMeanwhile = a.uploaded();
+    await first;
+    return { failure, waitedMs, uploadedMeanwhile, total };
+  }
+
+  it('tells a request queued for an upload slot busy once it waited 300 ms, so the asker can look elsewhere', async () => {
+    const { failure, waitedMs, uploadedMeanwhile, total } = await askWhileTheOnlySlotIsTaken(true);
+    assert.equal(failure, 'busy');
+    assert.ok(waitedMs >= 290, 'it waited in the queue first');
+    assert.ok(uploadedMeanwhile < total, 'while the first upload still ran');
+  });
+
+  it('tells a request of a VOD swarm busy at once, without queueing it', async () => {
+    const { failure, waitedMs } = await askWhileTheOnlySlotIsTaken(false);
+    assert.equal(failure, 'busy');
+    assert.ok(waitedMs < 250, 'not after the live queue wait');
+  });
+
+  it('sends an offered segment at once: the peer that takes it gets the bytes without asking', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A', { maxUploads: 1 });
+    const b = viewer(bus, 'B', { takeOffers: true });
+    bus.connectAll();
+    a.hold('seg-3', new Uint8Array(10_000).fill(7).buffer);
+    assert.equal(a.swarm.offer('seg-3', 3), true);
+    await until(() => b.events.includes('received seg-3 10000'));
+    assert.equal(a.uploaded(), 10_000);
+    await until(() => a.uploadSlots.free === 1);
+    assert.equal(a.swarm.offer('seg-3', 3), false, 'never twice to the same peer');
+  });
+
+  it('stops sending an offer the peer declines, freeing the upload slot', async () => {
+    const bus = new FakeRoomBus();
+    const a = viewer(bus, 'A', { maxUploads: 1 });
+    const c = viewer(bus, 'C');
+    bus.connectAll();
+    const total = 4_000_000;
+    a.hold('seg-4', new Uint8Array(total).buffer);
+    assert.equal(a.swarm.offer('seg-4', 4), true);
+    assert.equal(a.uploadSlots.free, 0, 'the offer took the slot at once');
+    await until(() => c.events.includes('offered A seg-4 4'));
+    await until(() => a.uploadSlots.free === 1);
+    assert.ok(a.uploaded() < total, `stopped after ${a.uploaded()} of ${total} bytes`);
+  });
+
+  it('passes news of a live segment arriving on to its other peers once, so viewers two hops away know it is on its way; not for VOD', async () => {
+    for (const live of [true, false]) {
+      const bus = new FakeRoomBus();
+      const a = viewer(bus, 'A', { live });
+      const b = viewer(bus, 'B', { live });
+      const c = viewer(bus, 'C', { live });
+      for (const [x, y] of [['A', 'B'], ['B', 'C']] as const) {
+        bus.introduce(x, y);
+        bus.introduce(y, x);
+      }
+      await until(() => a.swarm.peerCount === 1 && c.swarm.peerCount === 1);
+      a.receive('seg-9');
+      await until(() => b.swarm.isFlowing('seg-9'));
+      if (live) await until(() => c.swarm.isFlowing('seg-9'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(c.swarm.holdersOf('seg-9').length, 0, 'C is no neighbour of the holder');
+      assert.equal(c.swarm.isFlowing('seg-9'), live, live ? 'C heard the news from B' : 'VOD swarms pass on no news');
+      const d = viewer(bus, 'D', { live });
+      bus.introduce('C', 'D');
+      bus.introduce('D', 'C');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(d.swarm.isFlowing('seg-9'), false, 'news goes out once, when first heard');
+    }
   });
 
   it('counts the offers each peer made of a segment, and an offer wakes a waiter that had that peer excluded until it offered', async () => {

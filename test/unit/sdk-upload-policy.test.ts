@@ -15,7 +15,7 @@ const listener: SwarmListener = {
   uploaded() {},
   uploadedWhole() {},
   misbehaved() {},
-  offered() {},
+  offered: () => false,
   unresponsive() {},
 };
 

@@ -10,6 +10,10 @@ describe('wire protocol', () => {
       { t: 'req', rid: 1, id: 'a' },
       { t: 'cancel', rid: 1 },
       { t: 'absent', rid: 0 },
+      { t: 'absent', rid: 3, push: true },
+      { t: 'offer', id: 'a', seq: 4, rid: 2 },
+      { t: 'decline', rid: 2 },
+      { t: 'flowing', id: 'a', seq: 4 },
     ]) {
       assert.deepEqual(parseControlMessage(message), { ok: true, value: message });
     }
@@ -30,6 +34,10 @@ describe('wire protocol', () => {
       { t: 'req', rid: 1.5, id: 'a' },
       { t: 'req', rid: 1, id: 'x'.repeat(5000) },
       { t: 'cancel' },
+      { t: 'offer', id: 'a', seq: 4 },
+      { t: 'decline', rid: 'x' },
+      { t: 'flowing', id: 'a' },
+      { t: 'absent', rid: 1, push: 'yes' },
     ]) {
       const parsed = parseControlMessage(bad);
       assert.equal(parsed.ok, false, JSON.stringify(bad)?.slice(0, 80));
@@ -38,6 +46,8 @@ describe('wire protocol', () => {
 
   it('bounds chunks by their declared total and the chunk size', () => {
     assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 100 }, 100).ok, true);
+    assert.deepEqual(parseChunkMeta({ rid: 1, offset: 0, total: 100, push: true }, 100), { ok: true, value: { rid: 1, offset: 0, total: 100, push: true } });
+    assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 100, push: 1 }, 100).ok, false);
     assert.equal(parseChunkMeta({ rid: 1, offset: 50, total: 100 }, 60).ok, false);
     assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 10 * MAX_CHUNK_BYTES }, MAX_CHUNK_BYTES + 1).ok, false);
     assert.equal(parseChunkMeta({ rid: 1, offset: 0, total: 10 * MAX_CHUNK_BYTES }, MAX_CHUNK_BYTES).ok, true, 'chunks of earlier versions, 16 KiB, are accepted');
