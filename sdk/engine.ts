@@ -137,6 +137,7 @@ export class ShoalEngine {
         uploadBytesPerSec: this.#uplink.bytesPerSec,
         segmentBytes: this.#uplink.segmentBytes,
         segmentDurationSec: this.#uplink.segmentDurationSec,
+        live: [...this.#playback.values()].some((playback) => playback.live),
       }),
     () => this.config.maxUploads * UPLOAD_QUEUE_PER_SLOT,
     () => this.#offerNewest(),

@@ -156,29 +156,37 @@ export interface UploadCapacityInput {
   /** Size and duration of the segments being played. */
   segmentBytes: number | undefined;
   segmentDurationSec: number | undefined;
+  /** A live stream is playing: its viewers want each new segment at about the same moment. */
+  live: boolean;
 }
 
 /**
- * Uploads at once before the uplink is measured (most uploads are relays, paced by their
- * source, which measure nothing): an uplink of twice the bitrate, the least a sharing viewer is
- * expected to have, carries two at the stream's pace.
+ * Live uploads at once before the uplink is measured (most live uploads are relays, paced by
+ * their source, which measure nothing): an uplink of twice the bitrate, the least a sharing
+ * viewer is expected to have, carries two at the stream's pace.
  */
-const UNMEASURED_UPLOAD_SLOTS = 2;
+const UNMEASURED_LIVE_UPLOAD_SLOTS = 2;
 
 /** A measured upload runs a little slower than the uplink (control messages share it): the slot count allows for that. */
 const UPLINK_MEASURE_TOLERANCE = 1.1;
 
 /**
- * Uploads to run at once: as many as the uplink can carry at the stream's own pace each (a
- * segment per segment duration), so a relay chain keeps up with playback while a new segment
- * fans out to several peers at once instead of one after another. Two until the uplink has been
- * measured; never more than `maxUploads`.
+ * Uploads to run at once; never more than `maxUploads`, never fewer than one.
+ *
+ * Live: as many as the uplink carries at the stream's own pace each (a segment per segment
+ * duration), so a relay chain keeps up with playback while a new segment fans out to several
+ * peers at once instead of one after another; two until the uplink has been measured.
+ *
+ * VOD: as many as the uplink can finish in half a segment's duration each, one until measured.
+ * VOD viewers ask for segments at different moments, and each wants its own soon (a newcomer's
+ * startup waits on it): one fast upload serves them better than two at half the speed.
  */
 export function uploadSlotsFor(input: UploadCapacityInput): number {
-  const { uploadBytesPerSec, segmentBytes, segmentDurationSec } = input;
-  if (!uploadBytesPerSec || !segmentBytes || !segmentDurationSec) return Math.min(UNMEASURED_UPLOAD_SLOTS, input.maxUploads);
+  const { uploadBytesPerSec, segmentBytes, segmentDurationSec, live } = input;
+  if (!uploadBytesPerSec || !segmentBytes || !segmentDurationSec) return Math.min(live ? UNMEASURED_LIVE_UPLOAD_SLOTS : 1, input.maxUploads);
   const secondsPerUpload = segmentBytes / uploadBytesPerSec;
-  return Math.max(1, Math.min(input.maxUploads, Math.floor((UPLINK_MEASURE_TOLERANCE * segmentDurationSec) / secondsPerUpload)));
+  const slots = live ? (UPLINK_MEASURE_TOLERANCE * segmentDurationSec) / secondsPerUpload : segmentDurationSec / (2 * secondsPerUpload);
+  return Math.max(1, Math.min(input.maxUploads, Math.floor(slots)));
 }
 
 /** A swarm joined less than this long ago may still be connecting to its first peers. */

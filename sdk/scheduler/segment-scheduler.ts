@@ -294,10 +294,6 @@ export class SegmentScheduler {
         await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, excluded);
         continue;
       }
-      if (plan.source === 'wait' && plan.reason === 'flowing') {
-        if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, excluded))) return undefined;
-        continue;
-      }
       if (plan.source === 'wait') {
         if (!(await swarm.waitForHolder(segment.segmentId, plan.timeoutMs, signal, excluded))) return undefined;
         continue;

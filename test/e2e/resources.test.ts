@@ -239,7 +239,15 @@ async function reloadAndServe(t: TestContext, origin: StackOptions['origin'], wa
   );
   const b = await viewer(t, stack, VOD, {}, { beforeLoad: lowestPeerId });
   await waitFor(b, 'the newcomer meeting the reloaded viewer', SDK_PAIRING_WAIT_MS, () => ((window as any).Shoal.instances[0]?.stats().peers ?? 0) > 0);
-  await waitFor(b, 'a segment from the reloaded viewer', 20_000, () => (window as any).shoalLoads.some((l: { source: string }) => l.source === 'p2p'));
+  const metAt = await b.evaluate(() => performance.now());
+  try {
+    await waitFor(b, 'a segment from the reloaded viewer', 20_000, () => (window as any).shoalLoads.some((l: { source: string }) => l.source === 'p2p'));
+  } catch (error) {
+    const [ra, rb] = await Promise.all([report(a), report(b)]);
+    const loads = rb.shoalLoads.map((l) => `${segmentIndex(l.segmentId)}:${l.source}@${Math.round(l.at - metAt)}`);
+    const events = rb.shoalEvents.map((e) => `${e.name}@${Math.round(e.at - metAt)} ${e.reason ?? e.message ?? ''}`);
+    throw new Error(`${(error as Error).message}; the newcomer's loads (segment:source@ms since it met the peer): ${loads.join(' ')}; its events: ${events.join(', ')}; stats A ${JSON.stringify(ra.stats)} B ${JSON.stringify(rb.stats)}`);
+  }
   await playedFor(b, 4);
   const [ra, rb] = await Promise.all([report(a), verifiedReport(b)]);
   const storedFromPeer = rb.shoalLoads.filter((l) => l.source === 'p2p' && stored.includes(l.segmentId)).length;

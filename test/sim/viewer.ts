@@ -182,7 +182,6 @@ export class SimViewer {
     this.#anchorAt = this.time.now;
     this.#stalledSince = this.time.now;
     this.stalls++;
-    console.error('STALL', this.node.id, Math.round(this.time.now), 'joined', Math.round(this.joinedAt), 'next', this.#next, 'loading', this.#loading, 'lastLoads', this.loadMs.slice(-4).map(Math.round).join(','));
   }
 
   #endStall(): void {

@@ -97,8 +97,8 @@ describe('plan', () => {
     assert.deepEqual(planSegmentLoad({ ...live, elapsedMs: 500, random: 0.5 }), { source: 'http', reason: 'no-holder' }, 'a wait that found nobody ends in HTTP');
   });
 
-  it('sizes upload slots so each upload fits in half a segment duration', () => {
-    const segment = { maxUploads: 4, segmentBytes: 250_000, segmentDurationSec: 2 };
+  it('sizes live upload slots so each upload keeps the stream\'s pace', () => {
+    const segment = { maxUploads: 4, segmentBytes: 250_000, segmentDurationSec: 2, live: true };
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: undefined }), 2, 'two until measured');
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: undefined, maxUploads: 1 }), 1, 'not more than maxUploads until measured');
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 240_000 }), 2, 'an uplink near twice the bitrate: two at its pace');
@@ -106,6 +106,14 @@ describe('plan', () => {
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 1_000_000 }), 4);
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 50_000_000 }), 4, 'never more than maxUploads');
     assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 100_000 }), 1, 'at least one');
+  });
+
+  it('sizes VOD upload slots so each upload fits in half a segment duration', () => {
+    const segment = { maxUploads: 4, segmentBytes: 250_000, segmentDurationSec: 2, live: false };
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: undefined }), 1, 'one until measured');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 240_000 }), 1, 'twice the bitrate: one, at full speed');
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 500_000 }), 2);
+    assert.equal(uploadSlotsFor({ ...segment, uploadBytesPerSec: 50_000_000 }), 4, 'never more than maxUploads');
   });
 
   it('waits for a just-joined swarm to connect while the buffer spares it', () => {
