@@ -35,6 +35,7 @@ export function simulatedFetch(network: SimNetwork, nodes: Map<string, SimNode>,
         node,
         length,
         PIECE_BYTES,
+        range ? 'rest' : 'whole',
         () => (aborted ? reject(new DOMException('aborted', 'AbortError')) : resolve()),
         (offset, length, last) => {
           if (aborted) return;

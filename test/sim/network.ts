@@ -27,6 +27,8 @@ export class SimNode {
 
 export class SimNetwork {
   cdnBytes = 0;
+  /** CDN bytes of whole segments, and of the rests of segments a peer sent part of (range requests). */
+  readonly cdnBytesByKind = { whole: 0, rest: 0 };
   constructor(
     readonly time: VirtualTime,
     readonly options: { minLatencyMs: number; maxLatencyMs: number; cdnTtfbMs: number; cdnBytesPerSec: number },
@@ -62,7 +64,14 @@ export class SimNetwork {
   }
 
   /** An HTTP response of `bytes` from the CDN to `to`, delivered in pieces of `pieceBytes`. */
-  fetchFromCdn(to: SimNode, bytes: number, pieceBytes: number, onHeaders: () => void, onPiece: (offset: number, length: number, last: boolean) => void): void {
+  fetchFromCdn(
+    to: SimNode,
+    bytes: number,
+    pieceBytes: number,
+    kind: 'whole' | 'rest',
+    onHeaders: () => void,
+    onPiece: (offset: number, length: number, last: boolean) => void,
+  ): void {
     const { time } = this;
     const rate = Math.min(this.options.cdnBytesPerSec, to.link.downloadBytesPerSec);
     const headersAt = time.now + this.options.cdnTtfbMs;
@@ -79,6 +88,7 @@ export class SimNetwork {
       time.at(receivedAt, () => {
         if (!to.connected) return;
         this.cdnBytes += length;
+        this.cdnBytesByKind[kind] += length;
         to.httpBytes += length;
         onPiece(offset, length, last);
       });

@@ -100,7 +100,7 @@ async function simulate(viewerCount: number) {
   // is the one once that wave has passed, with churn still going on.
   const steadyFrom = Math.min(end, start + (joinSeconds + STEADY_AFTER_JOIN_SECONDS) * 1000);
   await time.run(steadyFrom);
-  const atSteady = { cdnBytes: network.cdnBytes, playerBytes: viewers.reduce((s, v) => s + v.bytesReceived, 0) };
+  const atSteady = { cdnBytes: network.cdnBytes, ...network.cdnBytesByKind, playerBytes: viewers.reduce((s, v) => s + v.bytesReceived, 0) };
   await time.run(end);
   for (const viewer of viewers) viewer.finish();
 
@@ -129,6 +129,12 @@ async function simulate(viewerCount: number) {
     steadyOffload: {
       offload: Number((1 - (network.cdnBytes - atSteady.cdnBytes) / Math.max(1, playerBytes - atSteady.playerBytes)).toFixed(4)),
       fromSecond: (steadyFrom - start) / 1000,
+      // What the CDN still serves, as shares of the bytes played: whole segments, and the rests
+      // of segments peers sent only part of in time.
+      cdnShare: {
+        wholeSegments: Number(((network.cdnBytesByKind.whole - atSteady.whole) / Math.max(1, playerBytes - atSteady.playerBytes)).toFixed(4)),
+        rests: Number(((network.cdnBytesByKind.rest - atSteady.rest) / Math.max(1, playerBytes - atSteady.playerBytes)).toFixed(4)),
+      },
     },
     ceiling: Number(((viewerCount - 1) / viewerCount).toFixed(4)),
     stalls: { count: viewers.reduce((s, v) => s + v.stalls, 0), seconds: Number((viewers.reduce((s, v) => s + v.stallMs, 0) / 1000).toFixed(2)) },

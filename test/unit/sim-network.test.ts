@@ -18,7 +18,7 @@ describe('simulated network', () => {
     const { time, network, viewer } = setup();
     const pieces: Array<{ at: number; offset: number; last: boolean }> = [];
     let headersAt = -1;
-    network.fetchFromCdn(viewer, 250 * KB, 25 * KB, () => (headersAt = time.now), (offset, _length, last) => pieces.push({ at: time.now, offset, last }));
+    network.fetchFromCdn(viewer, 250 * KB, 25 * KB, 'rest', () => (headersAt = time.now), (offset, _length, last) => pieces.push({ at: time.now, offset, last }));
     await time.run(10_000);
     assert.equal(headersAt, 60);
     assert.equal(pieces.length, 10);
@@ -26,11 +26,12 @@ describe('simulated network', () => {
     assert.equal(pieces.at(-1)?.last, true);
     assert.equal(Math.round(pieces.at(-1)?.at as number), 310, '60 ms to the headers, then 250 kB at 1 MB/s');
     assert.equal(network.cdnBytes, 250 * KB);
+    assert.deepEqual(network.cdnBytesByKind, { whole: 0, rest: 250 * KB }, 'counted as the rest of a segment');
   });
 
   it('lets a peer message reach a viewer in the middle of its HTTP download, as flows share a real link', async () => {
     const { time, network, viewer, peer } = setup();
-    network.fetchFromCdn(viewer, 250 * KB, 16 * KB, () => {}, () => {});
+    network.fetchFromCdn(viewer, 250 * KB, 16 * KB, 'whole', () => {}, () => {});
     let deliveredAt = -1;
     await time.run(100);
     void network.send(peer, viewer, 100, () => (deliveredAt = time.now));
