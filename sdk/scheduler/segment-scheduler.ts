@@ -58,7 +58,7 @@ export interface Transfer {
 }
 
 export interface SchedulerDeps {
-  config: Pick<ShoalConfig, 'bufferSafetyMarginSec' | 'minPeerTimeoutMs' | 'maxPeerTimeoutMs' | 'peerFirstByteTimeoutMs' | 'liveWaitMaxMs'>;
+  config: Pick<ShoalConfig, 'bufferSafetyMarginSec' | 'minPeerTimeoutMs' | 'maxPeerTimeoutMs' | 'peerFirstByteTimeoutMs' | 'liveWaitMaxMs' | 'extraLiveLatencySec'>;
   cached(segmentId: string): ArrayBuffer | undefined;
   /** A segment kept from an earlier page load (persistent VOD cache), if any. Never rejects. */
   stored(segmentId: string): Promise<ArrayBuffer | undefined>;
@@ -109,6 +109,13 @@ export interface PeerRemainder {
 
 /** Longest time a live segment may take from peers, in segment durations (see `fetchWithoutHttp`). */
 const LIVE_DEADLINE_SEGMENTS = 1.15;
+/**
+ * Share of `extraLiveLatencySec` added to that: the extra latency is buffer a live player can
+ * spend on a late peer now and then. Simulator, 1,000 viewers, extra latency 1 s: a deadline of
+ * 1.15 segment durations left 1.5 % of the bytes played to HTTP as the rests of transfers still
+ * arriving, 1.15 plus 0.3 s 0.4 %, with no stall.
+ */
+const LIVE_DEADLINE_SHARE_OF_EXTRA_LATENCY = 0.3;
 
 /** Peers tried for one segment before HTTP takes over (within the deadline). */
 const MAX_PEER_ATTEMPTS = 8;
@@ -244,8 +251,8 @@ export class SegmentScheduler {
     if (warmupMs > 0) await swarm.waitForPeer(warmupMs, signal);
     // A live player loads one segment after another: one that waits on peers much longer than a
     // segment lasts falls behind, and its buffer shrinks until the HTTP fallback has no room.
-    const maxPeerTimeoutMs =
-      segment.live && segment.durationSec ? Math.min(deps.config.maxPeerTimeoutMs, Math.round(segment.durationSec * LIVE_DEADLINE_SEGMENTS * 1000)) : deps.config.maxPeerTimeoutMs;
+    const liveDeadlineSec = segment.durationSec && segment.durationSec * LIVE_DEADLINE_SEGMENTS + deps.config.extraLiveLatencySec * LIVE_DEADLINE_SHARE_OF_EXTRA_LATENCY;
+    const maxPeerTimeoutMs = segment.live && liveDeadlineSec ? Math.min(deps.config.maxPeerTimeoutMs, Math.round(liveDeadlineSec * 1000)) : deps.config.maxPeerTimeoutMs;
     const deadline = startedAt + peerTimeoutMs({ ...deps.config, maxPeerTimeoutMs, bufferAheadSec, bufferSafetyMarginSec });
     /** A prefetch of this segment already under way: wait for it rather than start another. */
     const joinPrefetch = async (): Promise<NonHttpDelivery | PeerRemainder | 'none' | 'failed'> => {

@@ -12,7 +12,7 @@ function deps(overrides: Partial<SchedulerDeps>): SchedulerDeps & { failures: st
   const dropped: string[] = [];
   const transfers: string[] = [];
   return {
-    config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500, liveWaitMaxMs: 2000 },
+    config: { bufferSafetyMarginSec: 4, minPeerTimeoutMs: 1500, maxPeerTimeoutMs: 8000, peerFirstByteTimeoutMs: 500, liveWaitMaxMs: 2000, extraLiveLatencySec: 0 },
     cached: () => undefined,
     stored: async () => undefined,
     peers: () => undefined,
@@ -92,6 +92,11 @@ describe('segment scheduler', () => {
     const peers = source([holder('fast', 1e7)], async () => new ArrayBuffer(9));
     await new SegmentScheduler(deps({ peers: () => peers })).fetchWithoutHttp({ ...segment, live: true, durationSec: 2 }, new AbortController().signal);
     assert.deepEqual(peers.asked, [['fast', 2300]], '1.15 segment durations, not the 6 s the buffer spares');
+    const later = source([holder('fast', 1e7)], async () => new ArrayBuffer(9));
+    const withExtraLatency = deps({ peers: () => later });
+    withExtraLatency.config = { ...withExtraLatency.config, extraLiveLatencySec: 1 };
+    await new SegmentScheduler(withExtraLatency).fetchWithoutHttp({ ...segment, live: true, durationSec: 2 }, new AbortController().signal);
+    assert.deepEqual(later.asked, [['fast', 2600]], 'plus 0.3 of the extra live latency');
     const vod = source([holder('fast', 1e7)], async () => new ArrayBuffer(9));
     await new SegmentScheduler(deps({ peers: () => vod })).fetchWithoutHttp({ ...segment, durationSec: 2 }, new AbortController().signal);
     assert.deepEqual(vod.asked, [['fast', 6000]], 'VOD keeps what the buffer spares');
