@@ -19,6 +19,8 @@ export interface TrackedConnection {
   state: string;
   /** A peer connection not closed (`close()` not called), a WebSocket CONNECTING or OPEN. */
   open: boolean;
+  /** Peer connection only: it reached `connected` at some point, so it carried a peer. */
+  everConnected?: boolean;
   /** WebSocket only: its URL and the messages sent on it. */
   url?: string;
   sent?: number;
@@ -31,7 +33,7 @@ export async function trackConnections(page: Page): Promise<void> {
   await page.evaluateOnNewDocument('globalThis.__name ??= (fn) => fn;');
   await page.evaluateOnNewDocument(() => {
     const w = window as any;
-    const peerConnections: Array<{ pc: RTCPeerConnection; createdAt: number }> = [];
+    const peerConnections: Array<{ pc: RTCPeerConnection; createdAt: number; everConnected: boolean }> = [];
     const webSockets: Array<{ ws: WebSocket; createdAt: number; sent: number }> = [];
     w.trackedConnections = { peerConnections, webSockets };
     const NativePeerConnection = window.RTCPeerConnection;
@@ -39,7 +41,11 @@ export async function trackConnections(page: Page): Promise<void> {
       window.RTCPeerConnection = class extends NativePeerConnection {
         constructor(...args: ConstructorParameters<typeof RTCPeerConnection>) {
           super(...args);
-          peerConnections.push({ pc: this, createdAt: performance.now() });
+          const record = { pc: this as RTCPeerConnection, createdAt: performance.now(), everConnected: false };
+          peerConnections.push(record);
+          this.addEventListener('connectionstatechange', () => {
+            if (this.connectionState === 'connected') record.everConnected = true;
+          });
         }
       };
     }
@@ -63,17 +69,18 @@ export async function trackConnections(page: Page): Promise<void> {
 export function connectionsOf(page: Page): Promise<TrackedConnection[]> {
   return page.evaluate(() => {
     const tracked = (window as any).trackedConnections as
-      | { peerConnections: Array<{ pc: RTCPeerConnection; createdAt: number }>; webSockets: Array<{ ws: WebSocket; createdAt: number; sent: number }> }
+      | { peerConnections: Array<{ pc: RTCPeerConnection; createdAt: number; everConnected: boolean }>; webSockets: Array<{ ws: WebSocket; createdAt: number; sent: number }> }
       | undefined;
     if (!tracked) throw new Error('connections are not tracked on this page: call trackConnections(page) before it loads');
     const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
     return [
-      ...tracked.peerConnections.map(({ pc, createdAt }, index) => ({
+      ...tracked.peerConnections.map(({ pc, createdAt, everConnected }, index) => ({
         kind: 'RTCPeerConnection' as const,
         index,
         createdAt,
         state: `${pc.connectionState}/${pc.signalingState}`,
         open: pc.connectionState !== 'closed' && pc.signalingState !== 'closed',
+        everConnected,
       })),
       ...tracked.webSockets.map(({ ws, createdAt, sent }, index) => ({
         kind: 'WebSocket' as const,
