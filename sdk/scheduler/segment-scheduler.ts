@@ -121,6 +121,12 @@ const LIVE_DEADLINE_SHARE_OF_EXTRA_LATENCY = 0.3;
 const MAX_PEER_ATTEMPTS = 8;
 /** Forward buffer beyond which a VOD segment is waited for like a live one. */
 const VOD_COORDINATION_BUFFER_SEC = 10;
+/**
+ * Longest wait of such a VOD viewer for a peer to announce a segment before fetching it over
+ * HTTP. Longer than a live one (`liveWaitMaxMs`): no news of a VOD segment crosses the swarm, so
+ * the wait itself is what lets one viewer go first and the others ask it.
+ */
+const VOD_COORDINATION_WAIT_MAX_MS = 2000;
 
 /** Requests one peer may serve us at once. */
 const MAX_REQUESTS_PER_PEER = 3;
@@ -289,7 +295,7 @@ export class SegmentScheduler {
         bufferSafetyMarginSec,
         minPeerTimeoutMs: deps.config.minPeerTimeoutMs,
         maxPeerTimeoutMs,
-        liveWaitMaxMs: deps.config.liveWaitMaxMs,
+        liveWaitMaxMs: segment.live ? deps.config.liveWaitMaxMs : VOD_COORDINATION_WAIT_MAX_MS,
         maxRequestsPerPeer: MAX_REQUESTS_PER_PEER,
         random: deps.random(),
       });

@@ -239,6 +239,19 @@ describe('segment scheduler', () => {
     assert.deepEqual(waits, [1000]);
   });
 
+  it('waits up to 2 s for a VOD segment nobody announced once the buffer is long, whatever the short live wait', async () => {
+    const waits: number[] = [];
+    const peers = source([], async () => new ArrayBuffer(3), async (_id, timeoutMs) => {
+      waits.push(timeoutMs);
+      return false;
+    });
+    const d = deps({ peers: () => peers, bufferAheadSec: () => 20, random: () => 1 });
+    d.config = { ...d.config, liveWaitMaxMs: 150 };
+    await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: false }, new AbortController().signal);
+    await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    assert.deepEqual(waits, [2000, 150], 'VOD: 2 s; live: liveWaitMaxMs');
+  });
+
   it('asks a holder that answered busy again once it has offered the segment since (a slot of its freed), and not before', async () => {
     let offers = 0;
     const seen: boolean[] = [];
