@@ -227,28 +227,28 @@ describe('segment scheduler', () => {
     assert.equal(result?.peerId, 'first');
   });
 
-  it('goes to HTTP when the live wait ends with nobody announcing', async () => {
+  /** Fetches `live` segments with nobody ever announcing them; the waits made before HTTP. */
+  async function waitsWithNoHolder(live: boolean[], overrides: Partial<SchedulerDeps>, config: Partial<SchedulerDeps['config']> = {}) {
     const waits: number[] = [];
     const peers = source([], async () => new ArrayBuffer(3), async (_id, timeoutMs) => {
       waits.push(timeoutMs);
       return false;
     });
-    const d = deps({ peers: () => peers, bufferAheadSec: () => 8, random: () => 0.5 });
-    const result = await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
-    assert.equal(result, undefined);
+    const d = deps({ peers: () => peers, ...overrides });
+    d.config = { ...d.config, ...config };
+    const results = [];
+    for (const isLive of live) results.push(await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: isLive }, new AbortController().signal));
+    return { waits, results };
+  }
+
+  it('goes to HTTP when the live wait ends with nobody announcing', async () => {
+    const { waits, results } = await waitsWithNoHolder([true], { bufferAheadSec: () => 8, random: () => 0.5 });
+    assert.deepEqual(results, [undefined]);
     assert.deepEqual(waits, [1000]);
   });
 
   it('waits up to 2 s for a VOD segment nobody announced once the buffer is long, whatever the short live wait', async () => {
-    const waits: number[] = [];
-    const peers = source([], async () => new ArrayBuffer(3), async (_id, timeoutMs) => {
-      waits.push(timeoutMs);
-      return false;
-    });
-    const d = deps({ peers: () => peers, bufferAheadSec: () => 20, random: () => 1 });
-    d.config = { ...d.config, liveWaitMaxMs: 150 };
-    await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: false }, new AbortController().signal);
-    await new SegmentScheduler(d).fetchWithoutHttp({ ...segment, live: true }, new AbortController().signal);
+    const { waits } = await waitsWithNoHolder([false, true], { bufferAheadSec: () => 20, random: () => 1 }, { liveWaitMaxMs: 150 });
     assert.deepEqual(waits, [2000, 150], 'VOD: 2 s; live: liveWaitMaxMs');
   });
 
