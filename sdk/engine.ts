@@ -6,6 +6,7 @@ import { ShoalEvents, type ShoalEventHandler, type ShoalEventName } from './even
 import { PlayerBuffer } from './hls/buffer-ahead.ts';
 import { createFragmentLoaderClass } from './hls/fragment-loader.ts';
 import { addLiveLatency } from './hls/live-latency.ts';
+import { PlaybackStartGate } from './hls/playback-start.ts';
 import { defaultSegmentId, defaultSwarmId, type SwarmIdentity } from './hls/identity.ts';
 import { RecentHttpLoads } from './scheduler/fallback-margin.ts';
 import { shouldPrefetch, uploadSlotsFor } from './scheduler/plan.ts';
@@ -82,6 +83,9 @@ const STORE_OPEN_WAIT_MS = 500;
 /** A swarm without peers this long reconnects to the trackers, then after twice as long, up to the second figure (see LonelySwarms). */
 const LONELY_SWARM_RECONNECT_MS = [20_000, 320_000] as const;
 
+/** Longest the first swarm join waits for playback to start, once media is buffered (see PlaybackStartGate). */
+const JOIN_WAIT_FOR_PLAYBACK_MAX_MS = 1000;
+
 /** Pending handshakes stop counting against the peer cap after this. */
 const PENDING_PEER_TTL_MS = 15_000;
 
@@ -117,6 +121,16 @@ export class ShoalEngine {
   readonly #joinRoom: JoinRoom;
   readonly #reconnectTrackers: EngineDeps['reconnectTrackers'];
   readonly #lonelySwarms = new LonelySwarms(...LONELY_SWARM_RECONNECT_MS);
+  /** Swarms asked for while the player starts up, joined once it plays. */
+  readonly #joinsAfterStartup = new Set<string>();
+  readonly #startupGate = new PlaybackStartGate({
+    maxWaitMs: JOIN_WAIT_FOR_PLAYBACK_MAX_MS,
+    signal: this.#lifetime.signal,
+    onOpen: () => {
+      for (const swarmId of this.#joinsAfterStartup) this.#swarm(swarmId);
+      this.#joinsAfterStartup.clear();
+    },
+  });
   #lonelyCheck: ReturnType<typeof setTimeout> | undefined;
   #hls: HlsLike | undefined;
   #playerBuffer: PlayerBuffer | undefined;
@@ -311,15 +325,21 @@ export class ShoalEngine {
   }
 
   /**
-   * The swarm of a rendition, joined on first use once the player has media buffered: the
-   * first segment comes over HTTP anyway (no peer is connected yet), and joining (WebSocket,
-   * offers, ICE) must not compete with it for the player's startup.
+   * The swarm of a rendition, joined on first use once the player has media buffered and, for
+   * the first join, has started playing: the first segments come over HTTP anyway (no peer is
+   * connected yet), and joining (WebSocket, offers, ICE) must not compete with them or with the
+   * start of playback for the main thread.
    */
   #swarm(swarmId: string): Swarm | undefined {
     if (this.#p2p !== 'on') return undefined;
     const existing = this.#swarms.get(swarmId);
     if (existing) return existing;
-    if (this.#bufferAheadSec() <= 0 && this.#hls?.media) return undefined;
+    const media = this.#hls?.media;
+    if (this.#bufferAheadSec() <= 0 && media) return undefined;
+    if (!this.#startupGate.isOpen(media)) {
+      this.#joinsAfterStartup.add(swarmId);
+      return undefined;
+    }
     try {
       const swarm = this.#joinSwarm(swarmId);
       this.#swarms.set(swarmId, swarm);

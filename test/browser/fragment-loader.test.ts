@@ -78,6 +78,51 @@ describe('fragment loader with real hls.js', () => {
     hls.destroy();
   });
 
+  it('joins its swarm only once the player plays, not while it starts up', async () => {
+    const { originUrl } = await testEnv();
+    // A tracker address no other test used: trystero keeps one socket per address per page.
+    const tracker = `ws://127.0.0.1:9/join-after-playing-${Math.random().toString(36).slice(2)}`;
+    let socketOpened: (at: number) => void = () => {};
+    const joinedAt = new Promise<number>((resolve) => (socketOpened = resolve));
+    const RealWebSocket = window.WebSocket;
+    window.WebSocket = class extends RealWebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        if (String(url) === tracker) socketOpened(performance.now());
+      }
+    };
+    try {
+      const hls = new Hls();
+      Shoal.enable(hls, { trackers: [tracker], persistentCacheBytes: 0 });
+      const video = document.createElement('video');
+      video.muted = true;
+      document.body.append(video);
+      let firstBufferedAt: number | undefined;
+      let bufferedCount = 0;
+      const buffered = new Promise<void>((resolve) =>
+        hls.on(Hls.Events.FRAG_BUFFERED, () => {
+          firstBufferedAt ??= performance.now();
+          // By the third fragment, hls.js has asked for two with media buffered: a join would have happened.
+          if (++bufferedCount === 3) resolve();
+        }),
+      );
+      hls.loadSource(`${originUrl}/vod/master.m3u8`);
+      hls.attachMedia(video);
+      await buffered;
+      const playing = new Promise<number>((resolve) => video.addEventListener('playing', () => resolve(performance.now()), { once: true }));
+      await video.play();
+      const playingAt = await playing;
+      const joined = await joinedAt;
+      // The engine joins after `playing`, or after its wait for playback ran out (1 s after the
+      // first media was buffered, for a paused player): never at the second fragment's load.
+      const afterWaitRanOut = joined - (firstBufferedAt as number) >= 900;
+      expect(joined >= playingAt || afterWaitRanOut, `joined ${Math.round(joined - (firstBufferedAt as number))} ms after the first fragment was buffered, playing at ${Math.round(playingAt - (firstBufferedAt as number))} ms`).to.equal(true);
+      hls.destroy();
+    } finally {
+      window.WebSocket = RealWebSocket;
+    }
+  });
+
   it('destroys the engine with the Hls instance and hands loading back', async () => {
     const hls = new Hls();
     const engine = Shoal.enable(hls, { trackers: ['ws://127.0.0.1:9'] });
