@@ -55,10 +55,16 @@ export class SimNetwork {
     from.uplinkFreeAt = sent;
     from.uploadedBytes += bytes;
     const arrives = sent + this.latencyMs(from, to);
-    const received = Math.max(arrives, to.downlinkFreeAt) + (bytes / to.link.downloadBytesPerSec) * 1000;
-    to.downlinkFreeAt = received;
-    time.at(received, () => {
-      if (from.connected && to.connected) deliver();
+    // The downlink is taken when the message gets there, not when it leaves: reserving it at
+    // sending would queue a CDN piece arriving now behind messages still in flight, and a viewer
+    // receiving a relay at the stream's pace would then download from the CDN at a fraction
+    // of its downlink.
+    time.at(arrives, () => {
+      const received = Math.max(time.now, to.downlinkFreeAt) + (bytes / to.link.downloadBytesPerSec) * 1000;
+      to.downlinkFreeAt = received;
+      time.at(received, () => {
+        if (from.connected && to.connected) deliver();
+      });
     });
     return new Promise((resolve) => time.at(sent, resolve));
   }

@@ -29,6 +29,19 @@ describe('simulated network', () => {
     assert.deepEqual(network.cdnBytesByKind, { whole: 0, rest: 250 * KB }, 'counted as the rest of a segment');
   });
 
+  it('does not hold a CDN piece arriving now behind a peer message still in flight', async () => {
+    const { time, network, viewer, peer } = setup();
+    const pieceTimes: number[] = [];
+    network.fetchFromCdn(viewer, 32 * KB, 16 * KB, 'whole', () => {}, () => pieceTimes.push(time.now));
+    await time.run(50);
+    let deliveredAt = -1;
+    // Leaves the uplink at 66 ms and arrives at 86 ms, after the first piece (60 ms + 16 ms).
+    void network.send(peer, viewer, 4 * KB, () => (deliveredAt = time.now));
+    await time.run(10_000);
+    assert.equal(Math.round(pieceTimes[0] as number), 76, 'the first piece is not queued behind the message in flight');
+    assert.equal(Math.round(deliveredAt), 96, 'the message waits for the second piece (76 to 92 ms) on the downlink, then takes 4 ms');
+  });
+
   it('lets a peer message reach a viewer in the middle of its HTTP download, as flows share a real link', async () => {
     const { time, network, viewer, peer } = setup();
     network.fetchFromCdn(viewer, 250 * KB, 16 * KB, 'whole', () => {}, () => {});
