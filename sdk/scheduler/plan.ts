@@ -91,6 +91,25 @@ export function liveWaitMs(input: Pick<PlanInput, 'bufferAheadSec' | 'bufferSafe
   return Math.max(0, Math.round(input.random * Math.min(input.liveWaitMaxMs, spareMs / 2)));
 }
 
+/** A late transfer is waited for only if it would finish this much sooner than the time left allows. */
+const FINISHING_RATE_HEADROOM = 1.25;
+
+/**
+ * How much longer to let a peer transfer that reached its deadline finish, in ms; 0 to take
+ * the rest over HTTP now. At the stream's own pace a relayed live segment takes about its
+ * duration to arrive, so many reach the deadline nearly whole (simulator, 1,000 viewers: 93 %
+ * of the segments completed over HTTP had 80 % or more of their bytes in, 71 % had 90 %). Such a
+ * transfer is worth waiting for while, at the rate it has arrived at so far (with headroom), the
+ * rest comes before `spareMs` runs out: the time left before the buffer falls to what fetching
+ * that small rest over HTTP needs.
+ */
+export function finishingGraceMs(input: { receivedBytes: number; totalBytes: number; receivingForMs: number; spareMs: number }): number {
+  const { receivedBytes, totalBytes, receivingForMs, spareMs } = input;
+  if (receivedBytes <= 0 || receivedBytes >= totalBytes || receivingForMs <= 0 || spareMs <= 0) return 0;
+  const restMs = ((totalBytes - receivedBytes) / receivedBytes) * receivingForMs * FINISHING_RATE_HEADROOM;
+  return restMs <= spareMs ? Math.ceil(restMs) : 0;
+}
+
 /** Shortest time worth giving a peer for a whole segment when looking again after failures. */
 const MIN_RETRY_BUDGET_MS = 1000;
 

@@ -2,7 +2,7 @@ import type { ShoalConfig } from '../config.ts';
 import type { PartialSegment } from '../store/partial-segment.ts';
 import type { Verdict } from '../integrity/verifier.ts';
 import { fallbackMarginSec } from './fallback-margin.ts';
-import { peerTimeoutMs, planSegmentLoad, swarmWarmupWaitMs, type PeerCandidate } from './plan.ts';
+import { finishingGraceMs, peerTimeoutMs, planSegmentLoad, swarmWarmupWaitMs, type PeerCandidate } from './plan.ts';
 
 /** A segment as the scheduler sees it: its id, its swarm, its media sequence, whether it is live. */
 export interface SegmentRef {
@@ -117,6 +117,13 @@ const LIVE_DEADLINE_SEGMENTS = 1.15;
  */
 const LIVE_DEADLINE_SHARE_OF_EXTRA_LATENCY = 0.3;
 
+/**
+ * Share of the fallback margin a nearly whole transfer still leaves to HTTP when it is let run
+ * past its deadline (see `finishingGraceMs`): the rest of a segment takes HTTP a fraction of
+ * what the whole would.
+ */
+const FINISHING_MARGIN_SHARE = 0.5;
+
 /** Peers tried for one segment before HTTP takes over (within the deadline). */
 const MAX_PEER_ATTEMPTS = 8;
 /** Forward buffer beyond which a VOD segment is waited for like a live one. */
@@ -161,7 +168,7 @@ export class SegmentScheduler {
     const swarm = this.deps.peers(segment.swarmId);
     if (!swarm) return;
     const transfer = this.deps.openTransfer(segment, 'on-first-byte');
-    const running: RunningPrefetch = { transfer, peerId, stop: new AbortController(), handedOver: false };
+    const running: RunningPrefetch = { transfer, peerId, stop: new AbortController(), handedOver: false, startedAt: this.deps.now() };
     const stop = () => running.stop.abort();
     signal.addEventListener('abort', stop, { once: true });
     this.#prefetches.set(segment.segmentId, running);
@@ -264,7 +271,18 @@ export class SegmentScheduler {
     const joinPrefetch = async (): Promise<NonHttpDelivery | PeerRemainder | 'none' | 'failed'> => {
       const running = this.#prefetches.get(segment.segmentId);
       if (!running) return 'none';
-      const settled = await settleWithin(running.transfer.sink, deadline - deps.now(), signal);
+      let settled = await settleWithin(running.transfer.sink, deadline - deps.now(), signal);
+      if (settled === 'timeout' && !signal.aborted) {
+        // Nearly whole and still arriving: its rest may come sooner than HTTP could start it.
+        const { sink } = running.transfer;
+        const graceMs = finishingGraceMs({
+          receivedBytes: sink.received,
+          totalBytes: sink.total ?? 0,
+          receivingForMs: deps.now() - running.startedAt,
+          spareMs: startedAt + (bufferAheadSec - bufferSafetyMarginSec * FINISHING_MARGIN_SHARE) * 1000 - deps.now(),
+        });
+        if (graceMs > 0) settled = await settleWithin(sink, graceMs, signal);
+      }
       if (settled === 'timeout') return (!signal.aborted && this.#takeOver(segment, running)) || 'failed';
       const data = settled === 'complete' ? deps.cached(segment.segmentId) : undefined;
       const peerId = this.#takePrefetch(segment.segmentId);
@@ -353,6 +371,8 @@ interface RunningPrefetch {
   stop: AbortController;
   /** A player request took the transfer over: its failure is not the prefetch's to report. */
   handedOver: boolean;
+  /** When the prefetch began (the scheduler's clock). */
+  startedAt: number;
 }
 
 /** A transfer still arriving with some of its bytes in, worth completing over HTTP. */

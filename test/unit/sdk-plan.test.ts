@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choosePeer, liveWaitMs, peerTimeoutMs, planSegmentLoad, shouldPrefetch, swarmWarmupWaitMs, uploadSlotsFor, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
+import { choosePeer, finishingGraceMs, liveWaitMs, peerTimeoutMs, planSegmentLoad, shouldPrefetch, swarmWarmupWaitMs, uploadSlotsFor, type PeerCandidate, type PlanInput } from '../../sdk/scheduler/plan.ts';
 
 const base: PlanInput = {
   cached: false,
@@ -123,5 +123,19 @@ describe('plan', () => {
     assert.equal(swarmWarmupWaitMs({ ...young, bufferAheadSec: 1 }), 0);
     assert.equal(swarmWarmupWaitMs({ ...young, peerCount: 1 }), 0);
     assert.equal(swarmWarmupWaitMs({ ...young, sinceJoinMs: 6000 }), 0);
+  });
+
+  it('lets a late transfer finish only if, at the rate it arrived so far (with 25 % headroom), its rest fits in the time left', () => {
+    // 900 of 1000 bytes in 2 s: the last 100 take 222 ms at that rate, 278 ms with headroom.
+    assert.equal(finishingGraceMs({ receivedBytes: 900, totalBytes: 1000, receivingForMs: 2000, spareMs: 500 }), 278);
+    assert.equal(finishingGraceMs({ receivedBytes: 900, totalBytes: 1000, receivingForMs: 2000, spareMs: 250 }), 0, 'not enough time left');
+    assert.equal(finishingGraceMs({ receivedBytes: 400, totalBytes: 1000, receivingForMs: 2000, spareMs: 3000 }), 0, '3.75 s needed');
+    for (const stalled of [
+      { receivedBytes: 0, totalBytes: 1000, receivingForMs: 2000, spareMs: 5000 },
+      { receivedBytes: 1000, totalBytes: 1000, receivingForMs: 2000, spareMs: 5000 },
+      { receivedBytes: 500, totalBytes: 0, receivingForMs: 2000, spareMs: 5000 },
+      { receivedBytes: 500, totalBytes: 1000, receivingForMs: 0, spareMs: 5000 },
+      { receivedBytes: 500, totalBytes: 1000, receivingForMs: 2000, spareMs: -1 },
+    ]) assert.equal(finishingGraceMs(stalled), 0, JSON.stringify(stalled));
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import type { PeerCandidate } from '../../sdk/scheduler/plan.ts';
 import { SegmentScheduler, type PeerSource, type SchedulerDeps } from '../../sdk/scheduler/segment-scheduler.ts';
 import { PartialSegment } from '../../sdk/store/partial-segment.ts';
@@ -196,6 +196,73 @@ describe('segment scheduler', () => {
     assert.equal(prefetchSignal?.aborted, true, 'the prefetch request was cancelled');
     assert.deepEqual(d.transfers, [], 'and its transfer handed over, not failed');
     assert.equal(peers.asked.length, 1);
+  });
+
+  /**
+   * A live prefetch with `receivedOf100` of its 100 bytes in when the player asks, on a clock
+   * the test drives; the player's deadline (2 s: 6 s of buffer less the 4 s margin) passes, then
+   * the rest arrives 100 ms later.
+   */
+  async function prefetchLateAtDeadline(t: TestContext, receivedOf100: number) {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const flush = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    let now = 0;
+    let cachedData: ArrayBuffer | undefined;
+    let sink = new PartialSegment();
+    const d = deps({ now: () => now, bufferAheadSec: () => 6, cached: () => cachedData });
+    d.openTransfer = () => {
+      sink = new PartialSegment();
+      return {
+        sink,
+        complete: (data) => {
+          sink.complete();
+          cachedData = data;
+          d.transfers.push('complete');
+        },
+        fail: () => d.transfers.push('fail'),
+      };
+    };
+    let deliver: (data: ArrayBuffer) => void = () => {};
+    const peers = source([holder('a', 1e6)], () => new Promise<ArrayBuffer>(() => {}));
+    peers.request = (peerId, _id, options) =>
+      new Promise((resolve, reject) => {
+        deliver = (data) => resolve({ data, startedAt: 0, firstByteAt: 1, endedAt: 2 });
+        options.signal.addEventListener('abort', () => reject(new PeerRequestError('aborted', peerId)));
+      });
+    d.peers = () => peers;
+    const scheduler = new SegmentScheduler(d);
+    const live = { ...segment, live: true };
+    const prefetch = scheduler.prefetch(live, 'a', new AbortController().signal);
+    sink.start(100);
+    sink.append(new Uint8Array(receivedOf100));
+    const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
+    await flush();
+    now = 2000;
+    t.mock.timers.tick(2000);
+    await flush();
+    now = 2100;
+    t.mock.timers.tick(100);
+    sink.append(new Uint8Array(100 - receivedOf100));
+    deliver(new ArrayBuffer(100));
+    await prefetch;
+    return { result: await result, transfers: d.transfers };
+  }
+
+  it('lets a prefetch nearly whole at the deadline finish when the buffer has time for its rest', async (t) => {
+    // 90 bytes in 2 s: the last 10 need about 280 ms, and the buffer spares 2 s more (half the margin).
+    const { result, transfers } = await prefetchLateAtDeadline(t, 90);
+    assert.equal(result?.source, 'p2p');
+    assert.deepEqual(transfers, ['complete']);
+  });
+
+  it('takes over a prefetch far from whole at the deadline, though its rest comes soon after', async (t) => {
+    // 40 bytes in 2 s: the rest would need about 3.75 s at that rate, more than the buffer spares.
+    const { result, transfers } = await prefetchLateAtDeadline(t, 40);
+    assert.ok(result?.source === 'http-rest');
+    assert.equal(result.fromPeer, 40);
+    assert.deepEqual(transfers, [], 'handed over, not failed');
   });
 
   it('goes to HTTP at once when nobody holds the segment or P2P is off', async () => {
