@@ -168,7 +168,9 @@ export class SegmentScheduler {
     const swarm = this.deps.peers(segment.swarmId);
     if (!swarm) return;
     const transfer = this.deps.openTransfer(segment, 'on-first-byte');
-    const running: RunningPrefetch = { transfer, peerId, stop: new AbortController(), handedOver: false, startedAt: this.deps.now() };
+    let interrupt: () => void = () => {};
+    const interrupted = new Promise<'interrupted'>((resolve) => (interrupt = () => resolve('interrupted')));
+    const running: RunningPrefetch = { transfer, peerId, stop: new AbortController(), handedOver: false, startedAt: this.deps.now(), awaited: 0, interrupted };
     const stop = () => running.stop.abort();
     signal.addEventListener('abort', stop, { once: true });
     this.#prefetches.set(segment.segmentId, running);
@@ -192,7 +194,16 @@ export class SegmentScheduler {
       }
     } catch {
       // A prefetch the player's request took over lives on as that request's HTTP remainder.
-      if (!running.handedOver) transfer.fail();
+      // One that failed while the player waits on it (its source left, or lost its own source)
+      // is handed to that request the same way: what arrived is kept, only the rest comes over
+      // HTTP, and the peers relaying it from here read on instead of failing in turn.
+      if (!running.handedOver && running.awaited > 0 && !running.stop.signal.aborted && resumable(transfer.sink)) {
+        interrupt();
+        // The waiting request takes it over at once; if it went away meanwhile, nobody will.
+        setTimeout(() => running.handedOver || transfer.fail(), 0);
+      } else if (!running.handedOver) {
+        transfer.fail();
+      }
     } finally {
       signal.removeEventListener('abort', stop);
       if (this.#prefetches.get(segment.segmentId) === running) this.#prefetches.delete(segment.segmentId);
@@ -203,11 +214,11 @@ export class SegmentScheduler {
    * Stops a prefetch the player can wait for no longer and keeps what it received for HTTP to
    * complete; undefined when it has nothing worth keeping.
    */
-  #takeOver(segment: SegmentRef, running: RunningPrefetch): PeerRemainder | undefined {
+  #takeOver(segment: SegmentRef, running: RunningPrefetch, reason: string): PeerRemainder | undefined {
     if (!resumable(running.transfer.sink)) return undefined;
     running.handedOver = true;
     running.stop.abort();
-    this.deps.peerFailed(segment, running.peerId, 'timeout: the rest comes over HTTP');
+    this.deps.peerFailed(segment, running.peerId, `${reason}: the rest comes over HTTP`);
     return { source: 'http-rest', transfer: running.transfer, peerId: running.peerId, fromPeer: running.transfer.sink.received };
   }
 
@@ -271,7 +282,8 @@ export class SegmentScheduler {
     const joinPrefetch = async (): Promise<NonHttpDelivery | PeerRemainder | 'none' | 'failed'> => {
       const running = this.#prefetches.get(segment.segmentId);
       if (!running) return 'none';
-      let settled = await settleWithin(running.transfer.sink, deadline - deps.now(), signal);
+      running.awaited++;
+      let settled = await Promise.race([settleWithin(running.transfer.sink, deadline - deps.now(), signal), running.interrupted]);
       if (settled === 'timeout' && !signal.aborted) {
         // Nearly whole and still arriving: its rest may come sooner than HTTP could start it.
         const { sink } = running.transfer;
@@ -281,9 +293,12 @@ export class SegmentScheduler {
           receivingForMs: deps.now() - running.startedAt,
           spareMs: startedAt + (bufferAheadSec - bufferSafetyMarginSec * FINISHING_MARGIN_SHARE) * 1000 - deps.now(),
         });
-        if (graceMs > 0) settled = await settleWithin(sink, graceMs, signal);
+        if (graceMs > 0) settled = await Promise.race([settleWithin(sink, graceMs, signal), running.interrupted]);
       }
-      if (settled === 'timeout') return (!signal.aborted && this.#takeOver(segment, running)) || 'failed';
+      running.awaited--;
+      if (settled === 'timeout' || settled === 'interrupted') {
+        return (!signal.aborted && this.#takeOver(segment, running, settled === 'timeout' ? 'timeout' : 'source lost')) || 'failed';
+      }
       const data = settled === 'complete' ? deps.cached(segment.segmentId) : undefined;
       const peerId = this.#takePrefetch(segment.segmentId);
       return data ? { source: 'p2p', ...(peerId === undefined ? {} : { peerId }), data, startedAt, firstByteAt: startedAt, endedAt: deps.now() } : 'failed';
@@ -373,6 +388,10 @@ interface RunningPrefetch {
   handedOver: boolean;
   /** When the prefetch began (the scheduler's clock). */
   startedAt: number;
+  /** Player requests waiting on it now. */
+  awaited: number;
+  /** Settles if it fails while a player request waits on it, with what arrived still held for that request. */
+  interrupted: Promise<'interrupted'>;
 }
 
 /** A transfer still arriving with some of its bytes in, worth completing over HTTP. */

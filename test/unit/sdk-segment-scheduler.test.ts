@@ -265,6 +265,48 @@ describe('segment scheduler', () => {
     assert.deepEqual(transfers, [], 'handed over, not failed');
   });
 
+  it('hands a prefetch whose source is lost while the player waits on it to that request: its bytes are kept, only the rest comes over HTTP', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const d = deps({ bufferAheadSec: () => 6 });
+    const sinks = recordSinks(d);
+    let loseSource: (error: Error) => void = () => {};
+    // Nobody else holds the segment: without the handover, the player's request would fetch it whole.
+    const peers = source([], () => new Promise<ArrayBuffer>(() => {}));
+    peers.request = () => new Promise((_resolve, reject) => (loseSource = reject));
+    d.peers = () => peers;
+    const scheduler = new SegmentScheduler(d);
+    const live = { ...segment, live: true };
+    const prefetch = scheduler.prefetch(live, 'a', new AbortController().signal);
+    sinks[0]!.start(100);
+    sinks[0]!.append(new Uint8Array(40));
+    const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    loseSource(new PeerRequestError('absent', 'a'));
+    await prefetch;
+    const delivered = await result;
+    assert.ok(delivered?.source === 'http-rest', `got ${delivered?.source}`);
+    assert.equal(delivered.fromPeer, 40);
+    assert.equal(delivered.transfer.sink, sinks[0], 'the same transfer, which peers relaying it keep reading');
+    t.mock.timers.tick(0);
+    assert.deepEqual(d.transfers, [], 'handed over, not failed');
+    assert.deepEqual(d.failures, ['a: source lost: the rest comes over HTTP']);
+  });
+
+  it('fails a prefetch whose source is lost while no player request waits on it', async () => {
+    const d = deps({ bufferAheadSec: () => 6 });
+    const sinks = recordSinks(d);
+    const peers = source([], () => new Promise<ArrayBuffer>(() => {}));
+    let loseSource: (error: Error) => void = () => {};
+    peers.request = () => new Promise((_resolve, reject) => (loseSource = reject));
+    d.peers = () => peers;
+    const prefetch = new SegmentScheduler(d).prefetch({ ...segment, live: true }, 'a', new AbortController().signal);
+    sinks[0]!.start(100);
+    sinks[0]!.append(new Uint8Array(40));
+    loseSource(new PeerRequestError('absent', 'a'));
+    await prefetch;
+    assert.deepEqual(d.transfers, ['fail']);
+  });
+
   it('goes to HTTP at once when nobody holds the segment or P2P is off', async () => {
     assert.equal(await new SegmentScheduler(deps({ peers: () => source([], async () => new ArrayBuffer(1)) })).fetchWithoutHttp(segment, new AbortController().signal), undefined);
     assert.equal(await new SegmentScheduler(deps({})).fetchWithoutHttp(segment, new AbortController().signal), undefined);
