@@ -192,12 +192,14 @@ export class SegmentScheduler {
       } else {
         transfer.fail();
       }
-    } catch {
+    } catch (error) {
       // A prefetch the player's request took over lives on as that request's HTTP remainder.
       // One that failed while the player waits on it (its source left, or lost its own source)
       // is handed to that request the same way: what arrived is kept, only the rest comes over
-      // HTTP, and the peers relaying it from here read on instead of failing in turn.
-      if (!running.handedOver && running.awaited > 0 && !running.stop.signal.aborted && resumable(transfer.sink)) {
+      // HTTP, and the peers relaying it from here read on instead of failing in turn. A corrupt
+      // one's bytes are not kept.
+      const corrupt = (error as { failure?: unknown } | undefined)?.failure === 'corrupt';
+      if (!running.handedOver && !corrupt && running.awaited > 0 && !running.stop.signal.aborted && resumable(transfer.sink)) {
         interrupt();
         // The waiting request takes it over at once; if it went away meanwhile, nobody will.
         setTimeout(() => running.handedOver || transfer.fail(), 0);

@@ -292,6 +292,35 @@ describe('segment scheduler', () => {
     assert.deepEqual(d.failures, ['a: source lost: the rest comes over HTTP']);
   });
 
+  it('does not hand over what a prefetch received from a peer whose data turned out corrupt', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const d = deps({ bufferAheadSec: () => 6 });
+    const sinks = recordSinks(d);
+    const openRecorded = d.openTransfer;
+    // As the engine's transfers do: failing one fails its sink, which wakes whoever waits on it.
+    d.openTransfer = (...args) => {
+      const transfer = openRecorded(...args);
+      return { ...transfer, fail: () => (transfer.sink.fail(), transfer.fail()) };
+    };
+    let corrupt: (error: Error) => void = () => {};
+    const peers = source([], () => new Promise<ArrayBuffer>(() => {}));
+    peers.request = () => new Promise((_resolve, reject) => (corrupt = reject));
+    d.peers = () => peers;
+    const scheduler = new SegmentScheduler(d);
+    const live = { ...segment, live: true };
+    const prefetch = scheduler.prefetch(live, 'a', new AbortController().signal);
+    sinks[0]!.start(100);
+    sinks[0]!.append(new Uint8Array(40));
+    const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    corrupt(new PeerRequestError('corrupt', 'a'));
+    await prefetch;
+    assert.deepEqual(d.transfers, ['fail']);
+    t.mock.timers.tick(10_000);
+    const delivered = await result;
+    assert.equal(delivered, undefined, `the whole segment over HTTP, got ${JSON.stringify(delivered)}`);
+  });
+
   it('fails a prefetch whose source is lost while no player request waits on it', async () => {
     const d = deps({ bufferAheadSec: () => 6 });
     const sinks = recordSinks(d);
