@@ -292,6 +292,31 @@ describe('segment scheduler', () => {
     assert.deepEqual(d.failures, ['a: source lost: the rest comes over HTTP']);
   });
 
+  it('asks another holder instead, when a prefetch loses its source with time left for a whole segment from a peer', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const d = deps({ bufferAheadSec: () => 6 });
+    const sinks = recordSinks(d);
+    let loseSource: (error: Error) => void = () => {};
+    const peers = source([holder('b', 1e6)], async () => new ArrayBuffer(100));
+    const request = peers.request;
+    peers.request = (peerId, id, options) => (peerId === 'a' ? new Promise((_resolve, reject) => (loseSource = reject)) : request(peerId, id, options));
+    d.peers = () => peers;
+    const scheduler = new SegmentScheduler(d);
+    const live = { ...segment, live: true };
+    const prefetch = scheduler.prefetch(live, 'a', new AbortController().signal);
+    sinks[0]!.start(100);
+    sinks[0]!.append(new Uint8Array(40));
+    const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    loseSource(new PeerRequestError('absent', 'a'));
+    await prefetch;
+    const delivered = await result;
+    assert.equal(delivered?.source, 'p2p');
+    assert.equal(delivered.peerId, 'b');
+    t.mock.timers.tick(0);
+    assert.deepEqual(d.transfers, ['complete', 'fail'], "b's transfer completed; the prefetch's, let go, failed");
+  });
+
   it('does not hand over what a prefetch received from a peer whose data turned out corrupt', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const d = deps({ bufferAheadSec: () => 6 });
