@@ -265,39 +265,23 @@ describe('segment scheduler', () => {
     assert.deepEqual(transfers, [], 'handed over, not failed');
   });
 
-  it('hands a prefetch whose source is lost while the player waits on it to that request: its bytes are kept, only the rest comes over HTTP', async (t) => {
+  /**
+   * A live prefetch from 'a' with 40 of its 100 bytes in and a player request waiting on it,
+   * then 'a' fails with `failure`; `holders` are the other peers that announced the segment.
+   * Returns once the prefetch settled, with the player's request still to be awaited.
+   */
+  async function prefetchLosingItsSource(t: TestContext, failure: 'absent' | 'corrupt', holders: PeerCandidate[] = []) {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const d = deps({ bufferAheadSec: () => 6 });
     const sinks = recordSinks(d);
+    const openRecorded = d.openTransfer;
+    // As the engine's transfers do: failing one fails its sink, which wakes whoever waits on it.
+    d.openTransfer = (...args) => {
+      const transfer = openRecorded(...args);
+      return { ...transfer, fail: () => (transfer.sink.fail(), transfer.fail()) };
+    };
     let loseSource: (error: Error) => void = () => {};
-    // Nobody else holds the segment: without the handover, the player's request would fetch it whole.
-    const peers = source([], () => new Promise<ArrayBuffer>(() => {}));
-    peers.request = () => new Promise((_resolve, reject) => (loseSource = reject));
-    d.peers = () => peers;
-    const scheduler = new SegmentScheduler(d);
-    const live = { ...segment, live: true };
-    const prefetch = scheduler.prefetch(live, 'a', new AbortController().signal);
-    sinks[0]!.start(100);
-    sinks[0]!.append(new Uint8Array(40));
-    const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-    loseSource(new PeerRequestError('absent', 'a'));
-    await prefetch;
-    const delivered = await result;
-    assert.ok(delivered?.source === 'http-rest', `got ${delivered?.source}`);
-    assert.equal(delivered.fromPeer, 40);
-    assert.equal(delivered.transfer.sink, sinks[0], 'the same transfer, which peers relaying it keep reading');
-    t.mock.timers.tick(0);
-    assert.deepEqual(d.transfers, [], 'handed over, not failed');
-    assert.deepEqual(d.failures, ['a: source lost: the rest comes over HTTP']);
-  });
-
-  it('asks another holder instead, when a prefetch loses its source with time left for a whole segment from a peer', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const d = deps({ bufferAheadSec: () => 6 });
-    const sinks = recordSinks(d);
-    let loseSource: (error: Error) => void = () => {};
-    const peers = source([holder('b', 1e6)], async () => new ArrayBuffer(100));
+    const peers = source(holders, async () => new ArrayBuffer(100));
     const request = peers.request;
     peers.request = (peerId, id, options) => (peerId === 'a' ? new Promise((_resolve, reject) => (loseSource = reject)) : request(peerId, id, options));
     d.peers = () => peers;
@@ -308,8 +292,25 @@ describe('segment scheduler', () => {
     sinks[0]!.append(new Uint8Array(40));
     const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-    loseSource(new PeerRequestError('absent', 'a'));
+    loseSource(new PeerRequestError(failure, 'a'));
     await prefetch;
+    return { d, sinks, result };
+  }
+
+  it('hands a prefetch whose source is lost while the player waits on it to that request: its bytes are kept, only the rest comes over HTTP', async (t) => {
+    // Nobody else holds the segment: without the handover, the player's request would fetch it whole.
+    const { d, sinks, result } = await prefetchLosingItsSource(t, 'absent');
+    const delivered = await result;
+    assert.ok(delivered?.source === 'http-rest', `got ${delivered?.source}`);
+    assert.equal(delivered.fromPeer, 40);
+    assert.equal(delivered.transfer.sink, sinks[0], 'the same transfer, which peers relaying it keep reading');
+    t.mock.timers.tick(0);
+    assert.deepEqual(d.transfers, [], 'handed over, not failed');
+    assert.deepEqual(d.failures, ['a: source lost: the rest comes over HTTP']);
+  });
+
+  it('asks another holder instead, when a prefetch loses its source with time left for a whole segment from a peer', async (t) => {
+    const { d, result } = await prefetchLosingItsSource(t, 'absent', [holder('b', 1e6)]);
     const delivered = await result;
     assert.equal(delivered?.source, 'p2p');
     assert.equal(delivered.peerId, 'b');
@@ -318,28 +319,7 @@ describe('segment scheduler', () => {
   });
 
   it('does not hand over what a prefetch received from a peer whose data turned out corrupt', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const d = deps({ bufferAheadSec: () => 6 });
-    const sinks = recordSinks(d);
-    const openRecorded = d.openTransfer;
-    // As the engine's transfers do: failing one fails its sink, which wakes whoever waits on it.
-    d.openTransfer = (...args) => {
-      const transfer = openRecorded(...args);
-      return { ...transfer, fail: () => (transfer.sink.fail(), transfer.fail()) };
-    };
-    let corrupt: (error: Error) => void = () => {};
-    const peers = source([], () => new Promise<ArrayBuffer>(() => {}));
-    peers.request = () => new Promise((_resolve, reject) => (corrupt = reject));
-    d.peers = () => peers;
-    const scheduler = new SegmentScheduler(d);
-    const live = { ...segment, live: true };
-    const prefetch = scheduler.prefetch(live, 'a', new AbortController().signal);
-    sinks[0]!.start(100);
-    sinks[0]!.append(new Uint8Array(40));
-    const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-    corrupt(new PeerRequestError('corrupt', 'a'));
-    await prefetch;
+    const { d, result } = await prefetchLosingItsSource(t, 'corrupt');
     assert.deepEqual(d.transfers, ['fail']);
     t.mock.timers.tick(10_000);
     const delivered = await result;
