@@ -299,7 +299,7 @@ export class SegmentScheduler {
       }
       running.awaited--;
       // Another holder asked in time gives the whole segment; the prefetch's bytes are let go.
-      if (settled === 'interrupted' && deadline - deps.now() >= deps.config.peerFirstByteTimeoutMs && swarm.holdersOf(segment.segmentId).some((p) => p.id !== running.peerId)) return 'failed';
+      if (settled === 'interrupted' && deadline - deps.now() >= deps.config.peerFirstByteTimeoutMs && swarm.holdersOf(segment.segmentId).some((p) => p.id !== running.peerId && !excluded.has(p.id))) return 'failed';
       if (settled === 'timeout' || settled === 'interrupted') {
         return (!signal.aborted && this.#takeOver(segment, running, settled === 'timeout' ? 'timeout' : 'source lost')) || 'failed';
       }

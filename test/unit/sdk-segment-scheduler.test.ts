@@ -318,6 +318,32 @@ describe('segment scheduler', () => {
     assert.deepEqual(d.transfers, ['complete', 'fail'], "b's transfer completed; the prefetch's, let go, failed");
   });
 
+  it('hands a prefetch losing its source over all the same when the only other holder already answered this request busy', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const d = deps({ bufferAheadSec: () => 6 });
+    const sinks = recordSinks(d);
+    let loseSource: (error: Error) => void = () => {};
+    let answerFromB: (error: Error) => void = () => {};
+    const peers = source([holder('b', 1e6)], async () => new ArrayBuffer(100));
+    peers.request = (peerId) => new Promise((_resolve, reject) => (peerId === 'a' ? (loseSource = reject) : (answerFromB = reject)));
+    d.peers = () => peers;
+    const scheduler = new SegmentScheduler(d);
+    const live = { ...segment, live: true };
+    const result = scheduler.fetchWithoutHttp(live, new AbortController().signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    const prefetch = scheduler.prefetch(live, 'a', new AbortController().signal);
+    sinks[1]!.start(100);
+    sinks[1]!.append(new Uint8Array(40));
+    answerFromB(new PeerRequestError('busy', 'b'));
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    loseSource(new PeerRequestError('absent', 'a'));
+    await prefetch;
+    const delivered = await result;
+    assert.ok(delivered?.source === 'http-rest', `'b' is not asked again: the prefetch's 40 bytes are kept, got ${delivered?.source}`);
+    assert.equal(delivered.fromPeer, 40);
+    assert.equal(delivered.transfer.sink, sinks[1]);
+  });
+
   it('does not hand over what a prefetch received from a peer whose data turned out corrupt', async (t) => {
     const { d, result } = await prefetchLosingItsSource(t, 'corrupt');
     assert.deepEqual(d.transfers, ['fail']);
