@@ -7,8 +7,10 @@ import {
   CHUNK_BYTES,
   CONTROL_ACTION,
   DATA_ACTION,
+  encodeChunk,
+  fitsChunkHeader,
   MAX_IDS_PER_MESSAGE,
-  parseChunkMeta,
+  parseDataMessage,
   parseControlMessage,
   type ControlMessage,
 } from './wire.ts';
@@ -94,6 +96,8 @@ interface RemotePeer {
   offersOut: Map<number, AbortController>;
   /** Drops the peer if it stays silent (see {@link PEER_HELLO_TIMEOUT_MS}); cleared by its first message. */
   helloTimer: ReturnType<typeof setTimeout>;
+  /** It takes data chunks with their header inside (see wire.ts); peers of earlier versions take metadata. */
+  binaryChunks: boolean;
 }
 
 interface PendingRequest {
@@ -413,13 +417,14 @@ export class Swarm {
       this.options.listener.unresponsive(peerId);
     }, this.options.helloTimeoutMs ?? PEER_HELLO_TIMEOUT_MS);
     (helloTimer as { unref?: () => void }).unref?.();
-    const peer: RemotePeer = { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map(), offersOut: new Map(), helloTimer };
+    const peer: RemotePeer = { have: new Set(), loading: new Set(), throughputBytesPerSec: undefined, activeRequests: 0, uploads: new Map(), offersOut: new Map(), helloTimer, binaryChunks: false };
     this.#peers.set(peerId, peer);
     this.options.listener.peerConnected(peerId);
     for (const wake of [...this.#peerWaiters]) wake();
     const ids = [...this.#announced];
     for (let i = 0; i === 0 || i < ids.length; i += MAX_IDS_PER_MESSAGE) {
-      this.#sendControlTo(peerId, { t: 'have', ids: ids.slice(i, i + MAX_IDS_PER_MESSAGE), reset: i === 0 });
+      const have = { t: 'have' as const, ids: ids.slice(i, i + MAX_IDS_PER_MESSAGE), reset: i === 0 };
+      this.#sendControlTo(peerId, have.reset ? { ...have, binaryChunks: true } : have);
     }
     if (this.#announcedLoading.size > 0) this.#sendControlTo(peerId, { t: 'loading', ids: [...this.#announcedLoading].slice(0, MAX_IDS_PER_MESSAGE) });
   }
@@ -459,6 +464,7 @@ export class Swarm {
     switch (message.t) {
       case 'have':
         if (message.reset) peer.have.clear();
+        if (message.binaryChunks) peer.binaryChunks = true;
         message.ids.forEach((id, i) => {
           peer.have.add(id);
           peer.loading.delete(id);
@@ -562,12 +568,17 @@ export class Swarm {
       let offset = 0;
       for await (const piece of pieces) {
         for (let start = 0; start < piece.byteLength && !upload.signal.aborted; start += CHUNK_BYTES) {
-          const chunk = piece.slice(start, Math.min(start + CHUNK_BYTES, piece.byteLength));
-          const metadata: ChunkMetaJson = push ? { rid, offset, total, push } : { rid, offset, total };
+          const chunk = piece.subarray(start, Math.min(start + CHUNK_BYTES, piece.byteLength));
+          const meta = { rid, offset, total, push };
           offset += chunk.byteLength;
           await this.options.uploadRate?.take(chunk.byteLength, upload.signal);
           if (upload.signal.aborted) return;
-          await this.#data.send(chunk.buffer, { target: peerId, metadata });
+          if (this.#peers.get(peerId)?.binaryChunks && fitsChunkHeader(rid)) {
+            await this.#data.send(encodeChunk(meta, chunk), { target: peerId });
+          } else {
+            const metadata: ChunkMetaJson = push ? meta : { rid, offset: meta.offset, total };
+            await this.#data.send(chunk.slice().buffer, { target: peerId, metadata });
+          }
           alone &&= this.options.uploadSlots.inUse === 1;
           if (!upload.signal.aborted) this.options.listener.uploaded(peerId, chunk.byteLength);
         }
@@ -617,12 +628,12 @@ export class Swarm {
       this.#dropPeer(peerId, 'data chunk is not binary');
       return;
     }
-    const parsed = parseChunkMeta(metadata, bytes.byteLength);
+    const parsed = parseDataMessage(bytes, metadata);
     if (!parsed.ok) {
       this.#dropPeer(peerId, parsed.reason);
       return;
     }
-    const { rid, offset, total, push } = parsed.value;
+    const { meta: { rid, offset, total, push }, bytes: chunk } = parsed.value;
     const request = this.#pending.get(push ? `o${peerId} ${rid}` : `r${rid}`);
     // A chunk for a request already given up (cancelled, timed out) is expected; ignore it.
     if (!request || request.peerId !== peerId) return;
@@ -641,8 +652,8 @@ export class Swarm {
       this.#dropPeer(peerId, 'chunks out of order or inconsistent size');
       return;
     }
-    request.sink.append(bytes);
-    request.received += bytes.byteLength;
+    request.sink.append(chunk);
+    request.received += chunk.byteLength;
     if (request.received === total) {
       // The sink stays loading: the caller settles it once the bytes are verified.
       const data = request.sink.assembled();

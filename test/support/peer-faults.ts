@@ -7,11 +7,13 @@
  * What goes down a data channel is trystero's framing (@trystero-p2p/core, action-wire.ts),
  * optionally inside a room frame (shared-peer.ts: byte 1, token length in 2 bytes, token):
  *   bytes 0-31  action name, UTF-8, zero-padded
- *   32-33       nonce: one per action send, i.e. per Shoal chunk (metadata { rid, offset, total })
+ *   32-33       nonce: one per action send, i.e. per Shoal chunk
  *   34          tag: bit 0 last message of the send, bit 1 metadata, bit 2 binary, bit 3 JSON
  *   35          progress
  *   36-         payload: the send's JSON metadata, or up to 16 KiB - 36 of its bytes
- * A Shoal chunk is thus one metadata message and then its bytes in one or two messages.
+ * A Shoal chunk is one message, its payload Shoal's 13-byte chunk header (format, rid, offset,
+ * total) and then the chunk's bytes; to a peer of an earlier version, one metadata message
+ * { rid, offset, total } and then its bytes in one or two messages.
  *
  * One fault touches trystero's own messages instead: `drop-handshake-ready` swallows the
  * message (action `@_hsready`) that tells the peer this side's handshake passed, so the peer's
@@ -47,6 +49,7 @@ export async function injectPeerFaults(page: Page): Promise<void> {
     const ACTION = new TextEncoder().encode('shoal-dat');
     const HANDSHAKE_READY = new TextEncoder().encode('@_hsready');
     const HEADER_BYTES = 36;
+    const CHUNK_HEADER_BYTES = 13;
     const PIECE_BYTES = 16 * 1024 - HEADER_BYTES;
     const TS_PACKET_BYTES = 188;
     /** Far enough into a TS packet to miss its 4-byte header and any PCR: the stream still parses. */
@@ -90,16 +93,25 @@ export async function injectPeerFaults(page: Page): Promise<void> {
         byNonce.set(nonce, { offset: typeof meta.offset === 'number' ? meta.offset : 0, pieces: 0 });
         return send.call(this, data);
       }
-      const piece = byNonce.get(nonce) ?? { offset: 0, pieces: 0 };
-      const segmentOffset = piece.offset + piece.pieces * PIECE_BYTES;
-      piece.pieces++;
-      if (tag & 1) byNonce.delete(nonce);
+      const piece = byNonce.get(nonce);
+      let segmentOffset: number;
+      let mediaAt = at + HEADER_BYTES;
+      if (piece) {
+        segmentOffset = piece.offset + piece.pieces * PIECE_BYTES;
+        piece.pieces++;
+        if (tag & 1) byNonce.delete(nonce);
+      } else {
+        // A chunk with its header inside: offset at header bytes 5-8, big-endian.
+        if (bytes.byteLength < mediaAt + CHUNK_HEADER_BYTES) return send.call(this, data);
+        segmentOffset = new DataView(bytes.buffer, bytes.byteOffset + mediaAt + 5, 4).getUint32(0);
+        mediaAt += CHUNK_HEADER_BYTES;
+      }
       if (state.fault.mode !== 'corrupt') return send.call(this, data);
       const index = (((CORRUPT_AT_IN_PACKET - segmentOffset) % TS_PACKET_BYTES) + TS_PACKET_BYTES) % TS_PACKET_BYTES;
-      if (at + HEADER_BYTES + index >= bytes.byteLength) return send.call(this, data);
+      if (mediaAt + index >= bytes.byteLength) return send.call(this, data);
       // A copy: trystero sends the same message object to every peer.
       const corrupted = new Uint8Array(bytes);
-      corrupted[at + HEADER_BYTES + index] = (corrupted[at + HEADER_BYTES + index] as number) ^ 0xff;
+      corrupted[mediaAt + index] = (corrupted[mediaAt + index] as number) ^ 0xff;
       state.corrupted++;
       return send.call(this, corrupted);
     };

@@ -4,7 +4,7 @@ import { MemorySegmentCache } from '../../sdk/store/memory-cache.ts';
 import { PartialSegment } from '../../sdk/store/partial-segment.ts';
 import { PeerRequestError, Swarm, type SwarmListener } from '../../sdk/swarm/swarm.ts';
 import { UploadSlots } from '../../sdk/swarm/upload-slots.ts';
-import { CHUNK_BYTES } from '../../sdk/swarm/wire.ts';
+import { CHUNK_BYTES, encodeChunk, parseDataMessage, type ChunkMeta } from '../../sdk/swarm/wire.ts';
 import { FakeRoomBus } from '../support/fake-room.ts';
 
 function segment(bytes: number, seed: number): ArrayBuffer {
@@ -62,6 +62,13 @@ function viewer(bus: FakeRoomBus, peerId: string, options: { upload?: boolean; m
 
 const options = () => ({ timeoutMs: 5000, firstByteTimeoutMs: 5000, sink: new PartialSegment() });
 
+/** A data message as its receiver reads it: the chunk's description and bytes. */
+function readChunk(data: unknown, metadata: unknown): { meta: ChunkMeta; bytes: Uint8Array } {
+  const parsed = parseDataMessage(new Uint8Array(data as ArrayBuffer), metadata);
+  assert.ok(parsed.ok, 'a well-formed data message');
+  return parsed.value;
+}
+
 /** Waits until `condition` holds, polling the event loop (the fake bus delivers on timers). */
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 1));
@@ -83,6 +90,37 @@ describe('swarm over a fake room', () => {
     assert.ok(delivery.firstByteAt >= delivery.startedAt && delivery.endedAt >= delivery.firstByteAt);
     await until(() => a.uploaded() === data.byteLength);
     assert.ok(b.swarm.holdersOf('seg-1')[0]!.throughputBytesPerSec! > 0, 'throughput measured');
+  });
+
+  it('sends each chunk as one message with its header inside; to a peer of an earlier version, with metadata', async () => {
+    for (const earlierVersion of [false, true]) {
+      const bus = new FakeRoomBus();
+      const a = viewer(bus, 'A');
+      const b = viewer(bus, 'B');
+      const data = segment(3 * CHUNK_BYTES + 123, 7);
+      a.hold('seg-1', data);
+      const sent: Array<{ bytes: number; metadata: unknown }> = [];
+      bus.tamper = (from, action, message, metadata) => {
+        // A peer of an earlier version does not ask for binary chunks.
+        if (earlierVersion && from === 'B' && action === 'shoal-ctl') {
+          const { binaryChunks: _dropped, ...rest } = message as { binaryChunks?: true };
+          return { data: rest, metadata };
+        }
+        if (from === 'A' && action === 'shoal-dat') sent.push({ bytes: (message as ArrayBuffer).byteLength, metadata });
+        return { data: message, metadata };
+      };
+      bus.connectAll();
+      await until(() => b.swarm.holdersOf('seg-1').length === 1);
+      const delivery = await b.swarm.request('A', 'seg-1', options());
+      assert.deepEqual(new Uint8Array(delivery.data), new Uint8Array(data), earlierVersion ? 'earlier version' : 'this version');
+      assert.equal(sent.length, 4, 'one message per chunk');
+      if (earlierVersion) {
+        assert.deepEqual(sent.map((m) => m.metadata), [0, 1, 2, 3].map((i) => ({ rid: 1, offset: i * CHUNK_BYTES, total: data.byteLength })));
+      } else {
+        assert.ok(sent.every((m) => m.metadata === undefined), 'no metadata');
+        assert.equal(sent.reduce((sum, m) => sum + m.bytes, 0), data.byteLength + 4 * 13, 'each with its 13-byte header');
+      }
+    }
   });
 
   it('answers absent for a segment it does not hold, or when upload is off', async () => {
@@ -119,7 +157,7 @@ describe('swarm over a fake room', () => {
     let chunksAtCancel = -1;
     bus.tamper = (from, action, data, metadata) => {
       if (from === 'B' && action === 'shoal-ctl' && (data as { t: string }).t === 'cancel') chunksAtCancel = chunksOfFirst;
-      if (from !== 'A' || action !== 'shoal-dat' || (metadata as { rid: number }).rid !== 1) return { data, metadata };
+      if (from !== 'A' || action !== 'shoal-dat' || readChunk(data, metadata).meta.rid !== 1) return { data, metadata };
       chunksOfFirst++;
       return undefined;
     };
@@ -138,8 +176,8 @@ describe('swarm over a fake room', () => {
     bus.connectAll();
     bus.tamper = (from, action, data, metadata) => {
       if (from !== 'A' || action !== 'shoal-dat') return { data, metadata };
-      const meta = metadata as { rid: number; offset: number; total: number };
-      return { data, metadata: { ...meta, offset: meta.offset === CHUNK_BYTES ? 0 : meta.offset } };
+      const { meta, bytes } = readChunk(data, metadata);
+      return { data: encodeChunk({ ...meta, offset: meta.offset === CHUNK_BYTES ? 0 : meta.offset }, bytes), metadata };
     };
     await assert.rejects(b.swarm.request('A', 'seg-1', options()), (e: unknown) => e instanceof PeerRequestError && e.failure === 'corrupt');
     assert.ok(b.events.some((e) => e.startsWith('misbehaved A')));
