@@ -456,7 +456,7 @@ async function uploaderCutAfterOneChunk(t: TestContext): Promise<{ stack: Stack;
   const stack = await stackFor(t, { origin: LONG_VOD });
   const uploader = await viewer(t, stack, 'stream=vod&verify&level=0', {}, { beforeLoad: injectPeerFaults });
   await playedFor(uploader, 2);
-  await setPeerFault(uploader, { mode: 'drop', after: 3 });
+  await setPeerFault(uploader, { mode: 'drop', after: 1 });
   // The downloader loads as it plays (hls.js would fill this low-bitrate VOD whole at once), so
   // it still has segments to ask the uploader for when their pairing takes the SDK's tracker
   // reconnect (see SDK_PAIRING_WAIT_MS): one CI run met after 21 s with the whole VOD loaded.
