@@ -198,7 +198,7 @@ export class SegmentScheduler {
       // is handed to that request the same way: what arrived is kept, only the rest comes over
       // HTTP, and the peers relaying it from here read on instead of failing in turn. A corrupt
       // one's bytes are not kept.
-      const corrupt = (error as { failure?: unknown } | undefined)?.failure === 'corrupt';
+      const corrupt = peerFailureOf(error) === 'corrupt';
       if (!running.handedOver && !corrupt && running.awaited > 0 && !running.stop.signal.aborted && resumable(transfer.sink)) {
         interrupt();
         // The waiting request takes it over at once; if it went away meanwhile, nobody will.
@@ -370,7 +370,7 @@ export class SegmentScheduler {
         if (verdict === 'unverifiable') return undefined;
         continue;
       } catch (error) {
-        const failure = (error as { failure?: unknown } | undefined)?.failure;
+        const failure = peerFailureOf(error);
         if (failure === 'busy') busy.set(plan.peerId, swarm.offersFrom(segment.segmentId, plan.peerId));
         deps.peerFailed(segment, plan.peerId, error instanceof Error ? error.message : String(error));
         // What a late or departed peer sent is kept; a corrupt one's bytes are not.
@@ -396,6 +396,11 @@ interface RunningPrefetch {
   awaited: number;
   /** Settles if it fails while a player request waits on it, with what arrived still held for that request. */
   interrupted: Promise<'interrupted'>;
+}
+
+/** Why a peer request failed, as its error says (a PeerRequestError's `failure`); the scheduler does not depend on the swarm module. */
+function peerFailureOf(error: unknown): unknown {
+  return (error as { failure?: unknown } | undefined)?.failure;
 }
 
 /** A transfer still arriving with some of its bytes in, worth completing over HTTP. */
